@@ -1,0 +1,155 @@
+/*
+ * The backend interface: one struct of function pointers per storage
+ * (like sqlite3_vfs or fuse_operations) and an opaque store handle.
+ *
+ * A backend knows items (Jovo DbItems, as jansson objects keyed by user
+ * id) and nothing of files, paths or policy. Every item travels as a
+ * json_t object holding all top-level keys of the stored item ("id",
+ * "user", "session", "history", "createdAt", "updatedAt" and whatever
+ * else a plugin stored), with the id under "id" whatever the backend's key
+ * column is called.
+ *
+ * Threads: every op but open/close may be called from many FUSE threads
+ * at once; each backend does its own locking. Ops return 0 or -errno and
+ * put the reason in the caller's struct jfs_err.
+ */
+#ifndef JFS_BACKEND_H
+#define JFS_BACKEND_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct jfs_backend_ops;
+
+/** Base of every store; a backend's own struct embeds it first. */
+struct jfs_store {
+	const struct jfs_backend_ops *ops;
+};
+
+/** Settings every backend gets besides its own config part. */
+struct jfs_store_options {
+	bool read_only;          /**< never write; open() must not create anything */
+	int64_t retry_ms;        /**< how long to retry a faulty backend before EIO */
+	int64_t write_delay_ms;  /**< FileDb: how long edits may gather before one save */
+	int64_t timeout_ms;      /**< one network request's timeout */
+};
+
+/** One user of a listing. */
+struct jfs_list_entry {
+	char *id;            /**< malloc()ed user id */
+	int64_t created_ms;  /**< the item's createdAt in ms, or -1 when unknown */
+	int64_t updated_ms;  /**< the item's updatedAt in ms, or -1 when unknown */
+};
+
+/** One page of a listing; free with jfs_list_page_release(). */
+struct jfs_list_page {
+	struct jfs_list_entry *entries;
+	size_t n;
+	char *next; /**< malloc()ed cursor of the next page, NULL after the last page */
+};
+
+/**
+ * An element-level change of one item: set some top-level keys, remove
+ * others, conditional on one key's stored value.
+ */
+struct jfs_patch {
+	json_t *set;              /**< object of key -> new value (borrowed), may be NULL */
+	json_t *unset;            /**< array of key strings to remove (borrowed), may be NULL */
+	const char *cond_key;     /**< NULL: unconditional */
+	json_t *cond_value;       /**< stored item[cond_key] must equal this; NULL: must be absent */
+};
+
+/** What the DB did to items while nobody asked (see ops->changes). */
+typedef void jfs_changed_fn(void *data, const char *id);
+
+struct jfs_backend_ops {
+	/** Name used by "backend" in the config and by the registry. */
+	const char *name;
+
+	/**
+	 * Check @conf (this backend's part of the config, in Jovo's shape;
+	 * may be NULL) and set up a store, before the daemon forks: no threads,
+	 * no sockets. Unknown keys are logged as warnings naming them.
+	 * On success *@out is the new store.
+	 */
+	int (*open)(const json_t *conf, const struct jfs_store_options *opts,
+		    struct jfs_store **out, struct jfs_err *err);
+
+	/** After the daemon forked: start threads, connect, create the table. */
+	int (*start)(struct jfs_store *st, struct jfs_err *err);
+
+	/**
+	 * List ids, paginated: @cursor NULL for the first page, else a
+	 * page->next from before; at most @limit entries per page. @page is
+	 * filled and owned by the caller (jfs_list_page_release()).
+	 */
+	int (*list)(struct jfs_store *st, const char *cursor, size_t limit,
+		    struct jfs_list_page *page, struct jfs_err *err);
+
+	/**
+	 * Load one item. Returns 0 and a new reference in *@item, or -ENOENT
+	 * when there is no such user.
+	 */
+	int (*load)(struct jfs_store *st, const char *id, json_t **item, struct jfs_err *err);
+
+	/**
+	 * Apply @patch to the stored item @id, only if its condition holds.
+	 * Returns 0, -ENOENT (no such item), -ECANCELED (the condition failed:
+	 * the caller reloads and decides), or another -errno. Other keys of the
+	 * stored item are left exactly as they are.
+	 */
+	int (*update)(struct jfs_store *st, const char *id, const struct jfs_patch *patch,
+		      struct jfs_err *err);
+
+	/** Store the new item @item (borrowed; holds "id"); -EEXIST when it exists. */
+	int (*create)(struct jfs_store *st, const char *id, json_t *item, struct jfs_err *err);
+
+	/** Delete the whole item; -ENOENT when there is none. */
+	int (*remove)(struct jfs_store *st, const char *id, struct jfs_err *err);
+
+	/**
+	 * Make every update that returned before this call durable. Also
+	 * reports a delayed write-back that failed since the last sync.
+	 */
+	int (*sync)(struct jfs_store *st, struct jfs_err *err);
+
+	/**
+	 * Optional (NULL when the backend cannot tell): look for changes made
+	 * by others since the last call and call @fn for each changed, added or
+	 * removed id. Cheap when nothing changed; called every poll interval.
+	 */
+	int (*changes)(struct jfs_store *st, jfs_changed_fn *fn, void *data, struct jfs_err *err);
+
+	/** Add this backend's effective settings to @out, secrets redacted. */
+	void (*describe)(struct jfs_store *st, json_t *out);
+
+	/** Write back what is pending, stop threads, free the store. */
+	void (*close)(struct jfs_store *st);
+};
+
+/** Look up a compiled-in backend by name; NULL when there is none. */
+const struct jfs_backend_ops *jfs_backend_find(const char *name);
+
+/** Names of the compiled-in backends, NULL-terminated. */
+const char *const *jfs_backend_names(void);
+
+/** Free the entries and cursor of @page and zero it. */
+void jfs_list_page_release(struct jfs_list_page *page);
+
+/**
+ * Whether @patch's condition holds on @item (NULL: no item).
+ */
+bool jfs_patch_condition_holds(const struct jfs_patch *patch, const json_t *item);
+
+/**
+ * A new item: a shallow copy of @item (borrowed) with @patch's set and
+ * unset applied. New reference; values not touched by the patch are shared
+ * with @item (never modify them).
+ */
+json_t *jfs_patch_apply(const json_t *item, const struct jfs_patch *patch);
+
+#endif

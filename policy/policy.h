@@ -1,0 +1,164 @@
+/*
+ * The storedElements policy: Jovo's DbPlugin rules on what of an item is
+ * stored and shown, and the one way writes reach a store.
+ *
+ * struct jfs_policy wraps a struct jfs_store the way sshfs's cache wraps
+ * fuse_operations: the fs layer calls jfs_policy_*() and never the store.
+ */
+#ifndef JFS_POLICY_H
+#define JFS_POLICY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "common/err.h"
+
+/** The elements of an item that become files. */
+enum jfs_elem {
+	JFS_EL_USER,       /**< "user"      -> user.json */
+	JFS_EL_SESSION,    /**< "session"   -> session.json */
+	JFS_EL_HISTORY,    /**< "history"   -> history/N.json (items[N]) */
+	JFS_EL_CREATED_AT, /**< "createdAt" -> createdAt */
+	JFS_EL_UPDATED_AT, /**< "updatedAt" -> updatedAt */
+	JFS_EL__COUNT
+};
+
+/** The item key of @el ("user", "session", ...). */
+const char *jfs_elem_key(enum jfs_elem el);
+
+/** storedElements, normalised (Jovo's defaults filled in). */
+struct jfs_policy_config {
+	bool enabled[JFS_EL__COUNT];  /**< default: user, createdAt, updatedAt */
+	int64_t session_expires_s;    /**< default 900; 0 in the config counts as 900 */
+	unsigned history_size;        /**< default 3 */
+	json_t *history_hidden;       /**< array of history item keys set to false (owned) */
+};
+
+/**
+ * Normalise @stored (the "storedElements" object of the config, borrowed,
+ * may be NULL) into @cfg. `true`/`false` mean {enabled: true/false}; an
+ * object without "enabled" is enabled; "updateAt" is accepted for
+ * "updatedAt" with a warning; unknown keys are warned about by name.
+ * Returns -EINVAL with the reason in @err for values of the wrong type.
+ */
+int jfs_policy_config_parse(const json_t *stored, struct jfs_policy_config *cfg,
+			    struct jfs_err *err);
+
+/** Free what @cfg owns. */
+void jfs_policy_config_release(struct jfs_policy_config *cfg);
+
+/** The effective storedElements as a new JSON object (for .jovofs/config). */
+json_t *jfs_policy_config_describe(const struct jfs_policy_config *cfg);
+
+/* ---- views: pure functions of an item, no I/O ---- */
+
+/**
+ * Whether the session of @item is expired at @now_ms: its updatedAt is a
+ * valid ISO time older than session_expires_s. A session without a valid
+ * updatedAt never expires.
+ */
+bool jfs_policy_session_expired(const struct jfs_policy_config *cfg, const json_t *item,
+				int64_t now_ms);
+
+/**
+ * The value shown for element @el of @item, or NULL when there is no such
+ * file: disabled, absent from the item, or (session) expired. For
+ * JFS_EL_HISTORY this is the stored "history" object. Borrowed from @item.
+ */
+json_t *jfs_policy_element(const struct jfs_policy_config *cfg, const json_t *item,
+			   enum jfs_elem el, int64_t now_ms);
+
+/** How many history items are shown: min(history_size, stored), 0 when disabled. */
+size_t jfs_policy_history_count(const struct jfs_policy_config *cfg, const json_t *item);
+
+/**
+ * History item @idx as shown (hidden keys left out), or NULL when
+ * idx >= jfs_policy_history_count(). New reference.
+ */
+json_t *jfs_policy_history_item(const struct jfs_policy_config *cfg, const json_t *item,
+				size_t idx);
+
+/**
+ * The content of a file: element @el (history: item @idx) of @item,
+ * rendered. JSON elements pretty-printed with a trailing newline, the
+ * timestamps as "<iso>\n". Returns a malloc()ed buffer and its length in
+ * *@len, or NULL when the file does not exist.
+ */
+char *jfs_policy_render(const struct jfs_policy_config *cfg, const json_t *item,
+			enum jfs_elem el, size_t idx, int64_t now_ms, size_t *len);
+
+/** The updatedAt of @item in ms (-1 when absent or not ISO). */
+int64_t jfs_item_updated_ms(const json_t *item);
+/** The createdAt of @item in ms (-1 when absent or not ISO). */
+int64_t jfs_item_created_ms(const json_t *item);
+/** The session's updatedAt of @item in ms (-1 when absent or not ISO). */
+int64_t jfs_item_session_updated_ms(const json_t *item);
+
+/* ---- writes ---- */
+
+/** A policy-checked store. */
+struct jfs_policy {
+	struct jfs_policy_config cfg;
+	struct jfs_store *store;  /**< borrowed */
+	unsigned max_retries;     /**< conflict retries when only other elements changed (default 5) */
+};
+
+/** What a write did. */
+struct jfs_write_result {
+	json_t *item;   /**< new reference: the item as stored now (NULL when unknown) */
+	bool noop;      /**< the new value equalled the stored one: nothing was written */
+};
+
+/**
+ * Load item @id through the policy. Returns 0 and a new reference in
+ * *@item, or -ENOENT / another -errno.
+ */
+int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct jfs_err *err);
+
+/**
+ * Write new content @text (@len bytes, not NUL-terminated) of file
+ * element @el (history: item @idx) of user @id. @seen (borrowed) is the
+ * item the mount served to the writer; NULL when it had none (a new
+ * session.json, say). @fname names the file in messages ("alice/user.json").
+ *
+ * Validates first (-EINVAL, "cannot parse 'fname': line L column C: ...",
+ * or the shape that is wrong; -EPERM for a disabled element). A value equal
+ * to what is stored is a no-op (no store call, res->noop). Otherwise stores
+ * the element and updatedAt = now (when enabled; a session also gets its
+ * updatedAt = now), conditional on @seen's updatedAt (or, where updatedAt
+ * is disabled, on the element). On -ECANCELED from the store it reloads:
+ * when the edited element is unchanged it re-applies the edit to the fresh
+ * item and retries; when the element itself changed it fails with -ESTALE.
+ * History writes keep hidden keys of the stored item and the other items.
+ */
+int jfs_policy_write(struct jfs_policy *p, const char *id, const json_t *seen,
+		     enum jfs_elem el, size_t idx, const char *text, size_t len,
+		     const char *fname, struct jfs_write_result *res, struct jfs_err *err);
+
+/**
+ * Remove element @el (history: item @idx only) of user @id, same
+ * conditions and retries as jfs_policy_write(). Removing an element that
+ * is not shown is -ENOENT.
+ */
+int jfs_policy_remove_element(struct jfs_policy *p, const char *id, const json_t *seen,
+			      enum jfs_elem el, size_t idx, const char *fname,
+			      struct jfs_write_result *res, struct jfs_err *err);
+
+/**
+ * Create user @id: {"id", "user": {"data": {}}, "createdAt", "updatedAt"}
+ * with now (each element only when enabled). -EEXIST when it exists.
+ * res->item is the new item.
+ */
+int jfs_policy_create(struct jfs_policy *p, const char *id, struct jfs_write_result *res,
+		      struct jfs_err *err);
+
+/** Delete user @id entirely. */
+int jfs_policy_remove(struct jfs_policy *p, const char *id, struct jfs_err *err);
+
+/** Release what @res holds. */
+void jfs_write_result_release(struct jfs_write_result *res);
+
+#endif
