@@ -26,14 +26,20 @@ int jfs_err_set(struct jfs_err *err, int code, const char *fmt, ...)
 
 void jfs_err_prefix(struct jfs_err *err, const char *fmt, ...)
 {
-	char head[256], old[sizeof(err->msg)];
+	char old[sizeof(err->msg)];
 	va_list ap;
+	int n;
 
 	if (!err)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(head, sizeof(head), fmt, ap);
-	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+	va_start(ap, fmt);
+	n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(err->msg) - 2)
+		return;
+	err->msg[n++] = ':';
+	err->msg[n++] = ' ';
+	memcpy(err->msg + n, old, sizeof(err->msg) - (size_t)n - 1);
+	err->msg[sizeof(err->msg) - 1] = '\0';
 }

@@ -1,1 +1,181 @@
-int main(void){return 0;}
+/* jovofs: mount a Jovo v4 app's user database. The daemon's lifecycle follows libfuse's passthrough_ll.c. */
+#include "fs/jfs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "config.h"
+
+static void log_hook(void *data, int level, const char *msg)
+{
+	struct jfs *fs = data;
+
+	if (fs->status)
+		jfs_status_error(fs->status, msg);
+}
+
+/* A crashed daemon leaves "Transport endpoint is not connected" behind: clear it. */
+static void clear_stale_mount(const char *mountpoint)
+{
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+		return;
+	jfs_log(LOG_WARNING, "'%s' is a stale mount of a daemon that died: unmounting it",
+		mountpoint);
+	if (umount2(mountpoint, MNT_DETACH) == 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", mountpoint, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd;
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct jfs_store_options sopts;
+	struct jfs fs;
+	struct jfs_err err;
+	char fsname[64];
+	int ret = 1, rc;
+
+	memset(&fs, 0, sizeof(fs));
+	memset(&cmd, 0, sizeof(cmd));
+	if (jfs_options_parse(&fs, &args) < 0)
+		goto out_args;
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out_args;
+	if (cmd.show_help || fs.opts.show_help) {
+		jfs_options_usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_args;
+	}
+	if (cmd.show_version || fs.opts.show_version) {
+		printf("jovofs version %s\n", JFS_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_args;
+	}
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT\n"
+				"       '%s --help' lists the options\n", argv[0], argv[0]);
+		goto out_args;
+	}
+	if (cmd.debug)
+		jfs_log_set_level(LOG_DEBUG);
+	if (!fs.opts.uid_set)
+		fs.opts.uid = getuid();
+	if (!fs.opts.gid_set)
+		fs.opts.gid = getgid();
+
+	jfs_err_clear(&err);
+	if (jfs_policy_config_parse(json_object_get(fs.config, "storedElements"), &fs.policy.cfg,
+				    &err) < 0) {
+		fprintf(stderr, "jovofs: storedElements: %s\n", err.msg);
+		goto out_args;
+	}
+	fs.status = jfs_status_new();
+	if (!fs.status)
+		goto out_policy;
+	jfs_log_set_hook(log_hook, &fs);
+
+	memset(&sopts, 0, sizeof(sopts));
+	sopts.read_only = fs.opts.ro;
+	sopts.retry_ms = fs.opts.retry_ms;
+	sopts.write_delay_ms = fs.opts.write_delay_ms;
+	sopts.timeout_ms = fs.opts.timeout_ms;
+	rc = jfs_backend_find(fs.backend_name)->open(json_object_get(fs.config, fs.backend_name),
+						       &sopts, &fs.store, &err);
+	if (rc < 0) {
+		fprintf(stderr, "jovofs: %s: %s\n", fs.backend_name, err.msg);
+		goto out_status;
+	}
+	fs.policy.store = fs.store;
+	if (jfs_fs_init(&fs) < 0)
+		goto out_store;
+
+	snprintf(fsname, sizeof(fsname), "-ofsname=jovofs:%s,default_permissions", fs.backend_name);
+	if (fuse_opt_add_arg(&args, fsname) < 0)
+		goto out_fs;
+	fs.se = fuse_session_new(&args, &jfs_ll_ops, sizeof(jfs_ll_ops), &fs);
+	if (!fs.se)
+		goto out_fs;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	clear_stale_mount(cmd.mountpoint);
+	if (fuse_session_mount(fs.se, cmd.mountpoint) != 0)
+		goto out_signals;
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out_unmount;
+	if (!cmd.foreground)
+		jfs_log_use_syslog();
+
+	/* network clients and threads start after the fork */
+	jfs_err_clear(&err);
+	if (fs.store->ops->start && fs.store->ops->start(fs.store, &err) < 0) {
+		jfs_log(LOG_ERR, "%s: %s", fs.backend_name, err.msg);
+		goto out_unmount;
+	}
+	if (jfs_fs_start(&fs) < 0)
+		goto out_unmount;
+	jfs_log(LOG_INFO, "mounted %s backend on '%s'%s", fs.backend_name, cmd.mountpoint,
+		fs.opts.ro ? " read-only" : "");
+
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(fs.se);
+	} else {
+		loop_cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop_cfg, cmd.clone_fd);
+		fuse_loop_cfg_set_max_threads(loop_cfg, cmd.max_threads ? cmd.max_threads : 10);
+		fuse_loop_cfg_set_idle_threads(loop_cfg, cmd.max_idle_threads);
+		ret = fuse_session_loop_mt(fs.se, loop_cfg);
+		fuse_loop_cfg_destroy(loop_cfg);
+	}
+	ret = ret != 0;
+	jfs_fs_stop(&fs);
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+	fs.se = NULL;
+out_fs:
+	/* the store writes back what is pending as it closes */
+	if (fs.store) {
+		fs.store->ops->close(fs.store);
+		fs.store = NULL;
+	}
+	jfs_fs_release(&fs);
+	goto out_status;
+out_store:
+	fs.store->ops->close(fs.store);
+out_status:
+	jfs_log_set_hook(NULL, NULL);
+	jfs_status_free(fs.status);
+out_policy:
+	jfs_policy_config_release(&fs.policy.cfg);
+out_args:
+	free(cmd.mountpoint);
+	jfs_options_release(&fs);
+	fuse_opt_free_args(&args);
+	return ret;
+}

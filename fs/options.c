@@ -1,1 +1,306 @@
-/* being written */
+/* Command line and config file. */
+#include "fs/jfs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "config.h"
+
+#define JFS_OPT(t, p, v) { t, offsetof(struct jfs_opts, p), v }
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_RO,
+	KEY_DROP,
+};
+
+static const struct fuse_opt jfs_opt_spec[] = {
+	JFS_OPT("config=%s", config_file, 0),
+	JFS_OPT("filedb=%s", filedb, 0),
+	JFS_OPT("dynamodb=%s", dynamodb_table, 0),
+	JFS_OPT("region=%s", region, 0),
+	JFS_OPT("endpoint=%s", endpoint, 0),
+	JFS_OPT("mongodb", mongodb, 1),
+	JFS_OPT("database=%s", mongodb_database, 0),
+	JFS_OPT("collection=%s", mongodb_collection, 0),
+	JFS_OPT("allow_delete", allow_delete, 1),
+	JFS_OPT("uid=%u", uid, 0),
+	JFS_OPT("uid=", uid_set, 1),
+	JFS_OPT("gid=%u", gid, 0),
+	JFS_OPT("gid=", gid_set, 1),
+	JFS_OPT("cache_timeout=%lf", cache_timeout, 0),
+	JFS_OPT("write_delay=%d", write_delay_ms, 0),
+	JFS_OPT("retry_timeout=%d", retry_ms, 0),
+	JFS_OPT("request_timeout=%d", timeout_ms, 0),
+	JFS_OPT("max_file_size=%zu", max_file_size, 0),
+	JFS_OPT("cache_size=%zu", cache_size, 0),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* fstab words that mean nothing to a FUSE daemon */
+	FUSE_OPT_KEY("auto", KEY_DROP),
+	FUSE_OPT_KEY("noauto", KEY_DROP),
+	FUSE_OPT_KEY("user", KEY_DROP),
+	FUSE_OPT_KEY("users", KEY_DROP),
+	FUSE_OPT_KEY("nouser", KEY_DROP),
+	FUSE_OPT_KEY("_netdev", KEY_DROP),
+	FUSE_OPT_KEY("nofail", KEY_DROP),
+	FUSE_OPT_KEY("defaults", KEY_DROP),
+	FUSE_OPT_KEY("x-systemd.", KEY_DROP),
+	FUSE_OPT_END
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct jfs_opts *o = data;
+
+	switch (key) {
+	case KEY_HELP:
+		o->show_help = 1;
+		return 1; /* fuse_parse_cmdline prints its part too */
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 1;
+	case KEY_RO:
+		o->ro = 1;
+		return 1; /* the kernel mounts read-only too */
+	case KEY_DROP:
+		return 0;
+	default:
+		if (!strncmp(arg, "x-systemd.", 10) || !strncmp(arg, "comment=", 8))
+			return 0;
+		return 1;
+	}
+}
+
+void jfs_options_usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n\n"
+	       "Shows the users of a Jovo v4 app's database as files.\n\n"
+	       "jovofs options:\n"
+	       "    -o config=FILE         JSON config: backend parts in Jovo's shape and storedElements\n"
+	       "    -o filedb=PATH         use the FileDb at PATH (default ./db/db.json)\n"
+	       "    -o dynamodb=TABLE      use the DynamoDB table TABLE\n"
+	       "    -o region=REGION       DynamoDB region\n"
+	       "    -o endpoint=URL        DynamoDB endpoint (DynamoDB Local, dynalite, VPC endpoint)\n"
+	       "    -o mongodb             use MongoDB (URI from the config file or JOVOFS_MONGODB_URI)\n"
+	       "    -o database=NAME       MongoDB database\n"
+	       "    -o collection=NAME     MongoDB collection (default jovoUsers)\n"
+	       "    -o ro                  read-only: every write fails with EROFS\n"
+	       "    -o allow_delete        let rm and rmdir delete stored elements and users\n"
+	       "    -o uid=N,gid=N         owner of all files (default: the mounting user)\n"
+	       "    -o cache_timeout=SECS  how long records and listings are cached (default 1)\n"
+	       "    -o write_delay=MS      FileDb: edits gather this long before one save (default 100)\n"
+	       "    -o retry_timeout=MS    how long a failing backend is retried (default 10000)\n"
+	       "    -o request_timeout=MS  one backend request's timeout (default 5000)\n"
+	       "    -o max_file_size=N     largest element file a write may make (default 1048576)\n"
+	       "    -o cache_size=N        bytes of parsed records kept in memory (default 67108864)\n"
+	       "\n"
+	       "Secrets (MongoDB passwords, AWS keys) are read only from the config file\n"
+	       "or the environment, never from the command line.\n\n",
+	       prog);
+}
+
+static int read_file(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	struct jfs_strbuf sb;
+	char chunk[65536];
+	size_t n;
+
+	if (!f)
+		return -errno;
+	jfs_strbuf_init(&sb);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		jfs_strbuf_add(&sb, chunk, n);
+	if (ferror(f)) {
+		fclose(f);
+		jfs_strbuf_release(&sb);
+		return -EIO;
+	}
+	fclose(f);
+	*buf = jfs_strbuf_detach(&sb, len);
+	return 0;
+}
+
+/** Get (creating) the object at @key of @obj. Borrowed. */
+static json_t *obj_path(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_object(v)) {
+		v = json_object();
+		json_object_set_new(obj, key, v);
+	}
+	return v;
+}
+
+static const char *const known_top[] = {
+	"backend", "filedb", "dynamodb", "mongodb", "storedElements", NULL,
+};
+
+static int load_config(struct jfs *fs)
+{
+	struct jfs_opts *o = &fs->opts;
+	struct jfs_err err;
+	const char *key;
+	json_t *val;
+	char *buf;
+	size_t len;
+	int rc;
+
+	if (!o->config_file) {
+		fs->config = json_object();
+		return 0;
+	}
+	rc = read_file(o->config_file, &buf, &len);
+	if (rc < 0) {
+		fprintf(stderr, "jovofs: cannot read config '%s': %s\n", o->config_file,
+			strerror(-rc));
+		return -1;
+	}
+	rc = jfs_json_parse(buf, len, &fs->config, &err);
+	free(buf);
+	if (rc < 0) {
+		fprintf(stderr, "jovofs: cannot parse config '%s': %s\n", o->config_file, err.msg);
+		return -1;
+	}
+	if (!json_is_object(fs->config)) {
+		fprintf(stderr, "jovofs: config '%s' must be a JSON object\n", o->config_file);
+		return -1;
+	}
+	json_object_foreach(fs->config, key, val) {
+		size_t i;
+
+		for (i = 0; known_top[i] && strcmp(known_top[i], key); i++)
+			;
+		if (!known_top[i])
+			jfs_log(LOG_WARNING, "unknown key '%s' in config '%s' ignored", key,
+				o->config_file);
+	}
+	return 0;
+}
+
+/* the -o options override single values of the config */
+static int apply_overrides(struct jfs *fs)
+{
+	struct jfs_opts *o = &fs->opts;
+	json_t *c = fs->config, *part;
+
+	if (o->filedb) {
+		json_object_set_new(c, "backend", json_string("filedb"));
+		json_object_set_new(obj_path(c, "filedb"), "pathToFile", json_string(o->filedb));
+	}
+	if (o->dynamodb_table || o->region || o->endpoint) {
+		if (o->dynamodb_table)
+			json_object_set_new(c, "backend", json_string("dynamodb"));
+		part = obj_path(c, "dynamodb");
+		if (o->dynamodb_table)
+			json_object_set_new(obj_path(part, "table"), "name",
+					    json_string(o->dynamodb_table));
+		part = obj_path(obj_path(part, "libraryConfig"), "dynamoDbClient");
+		if (o->region)
+			json_object_set_new(part, "region", json_string(o->region));
+		if (o->endpoint)
+			json_object_set_new(part, "endpoint", json_string(o->endpoint));
+	}
+	if (o->mongodb || o->mongodb_database || o->mongodb_collection) {
+		if (o->mongodb)
+			json_object_set_new(c, "backend", json_string("mongodb"));
+		part = obj_path(c, "mongodb");
+		if (o->mongodb_database)
+			json_object_set_new(part, "databaseName", json_string(o->mongodb_database));
+		if (o->mongodb_collection)
+			json_object_set_new(part, "collectionName",
+					    json_string(o->mongodb_collection));
+	}
+	return 0;
+}
+
+static int pick_backend(struct jfs *fs)
+{
+	const char *const *names = jfs_backend_names();
+	json_t *b = json_object_get(fs->config, "backend");
+	const char *found = NULL;
+	static const char *const parts[] = { "filedb", "dynamodb", "mongodb" };
+	size_t i, nparts = 0;
+
+	if (b) {
+		if (!json_is_string(b)) {
+			fprintf(stderr, "jovofs: config: \"backend\" must be a string\n");
+			return -1;
+		}
+		found = json_string_value(b);
+	} else {
+		for (i = 0; i < 3; i++)
+			if (json_object_get(fs->config, parts[i])) {
+				found = parts[i];
+				nparts++;
+			}
+		if (nparts > 1) {
+			fprintf(stderr, "jovofs: config has several backend parts; say which with "
+					"\"backend\"\n");
+			return -1;
+		}
+		if (!found)
+			found = "filedb";
+	}
+	if (!jfs_backend_find(found)) {
+		fprintf(stderr, "jovofs: unknown backend '%s' (compiled in:", found);
+		for (i = 0; names[i]; i++)
+			fprintf(stderr, " %s", names[i]);
+		fprintf(stderr, ")\n");
+		return -1;
+	}
+	fs->backend_name = found;
+	return 0;
+}
+
+int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
+{
+	struct jfs_opts *o = &fs->opts;
+
+	o->cache_timeout = 1.0;
+	o->write_delay_ms = 100;
+	o->retry_ms = 10000;
+	o->timeout_ms = 5000;
+	o->max_file_size = 1 << 20;
+	o->cache_size = 64 << 20;
+	if (fuse_opt_parse(args, o, jfs_opt_spec, opt_proc) == -1)
+		return -1;
+	if (o->show_help || o->show_version)
+		return 0;
+	if (o->cache_timeout < 0 || o->write_delay_ms < 0 || o->retry_ms < 0 ||
+	    o->timeout_ms <= 0 || o->max_file_size == 0) {
+		fprintf(stderr, "jovofs: cache_timeout, write_delay, retry_timeout, "
+				"request_timeout and max_file_size must not be negative\n");
+		return -1;
+	}
+	if (load_config(fs) < 0 || apply_overrides(fs) < 0 || pick_backend(fs) < 0)
+		return -1;
+	return 0;
+}
+
+void jfs_options_release(struct jfs *fs)
+{
+	struct jfs_opts *o = &fs->opts;
+
+	free(o->config_file);
+	free(o->filedb);
+	free(o->dynamodb_table);
+	free(o->region);
+	free(o->endpoint);
+	free(o->mongodb_database);
+	free(o->mongodb_collection);
+	json_decref(fs->config);
+	fs->config = NULL;
+}

@@ -1,1 +1,310 @@
-/* being written */
+/* The .jovofs/ status folder: config, metrics, errors, conflicts/. */
+#include "fs/jfs.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/isotime.h"
+#include "common/json.h"
+#include "common/strbuf.h"
+
+#define ERRORS_KEPT 100
+#define CONFLICTS_KEPT 1000
+
+struct conflict {
+	char *name;
+	char *data;
+	size_t len;
+	int64_t ms;
+	fuse_ino_t ino;
+};
+
+struct jfs_status {
+	pthread_mutex_t lock; /* own lock: the log hook runs under any other lock */
+	char *errors[ERRORS_KEPT];
+	size_t nerrors, first;
+	struct conflict *conflicts;
+	size_t nconflicts;
+	uint64_t next_conflict;
+};
+
+struct jfs_status *jfs_status_new(void)
+{
+	struct jfs_status *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	pthread_mutex_init(&st->lock, NULL);
+	return st;
+}
+
+void jfs_status_free(struct jfs_status *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; i < ERRORS_KEPT; i++)
+		free(st->errors[i]);
+	for (i = 0; i < st->nconflicts; i++) {
+		free(st->conflicts[i].name);
+		free(st->conflicts[i].data);
+	}
+	free(st->conflicts);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+void jfs_status_error(struct jfs_status *st, const char *msg)
+{
+	char when[32];
+	struct jfs_strbuf sb;
+	size_t slot;
+
+	jfs_iso_format(jfs_now_ms(), when);
+	jfs_strbuf_init(&sb);
+	jfs_strbuf_addf(&sb, "%s %s\n", when, msg);
+	pthread_mutex_lock(&st->lock);
+	slot = (st->first + st->nerrors) % ERRORS_KEPT;
+	if (st->nerrors == ERRORS_KEPT) {
+		slot = st->first;
+		st->first = (st->first + 1) % ERRORS_KEPT;
+	} else {
+		st->nerrors++;
+	}
+	free(st->errors[slot]);
+	st->errors[slot] = jfs_strbuf_detach(&sb, NULL);
+	pthread_mutex_unlock(&st->lock);
+}
+
+char *jfs_status_conflict(struct jfs_status *st, const char *user_name, const char *file,
+			  const char *data, size_t len)
+{
+	char when[32], *name = NULL;
+	struct jfs_strbuf sb;
+	struct conflict *c;
+	size_t i;
+
+	jfs_iso_format(jfs_now_ms(), when);
+	jfs_strbuf_init(&sb);
+	/* keep the name short enough for NAME_MAX whatever the user's name is */
+	jfs_strbuf_addf(&sb, "%s-%.*s-", when, 180, user_name);
+	for (i = 0; file[i]; i++)
+		jfs_strbuf_addch(&sb, file[i] == '/' ? '_' : file[i]);
+	pthread_mutex_lock(&st->lock);
+	if (st->nconflicts == CONFLICTS_KEPT) {
+		free(st->conflicts[0].name);
+		free(st->conflicts[0].data);
+		memmove(st->conflicts, st->conflicts + 1,
+			(st->nconflicts - 1) * sizeof(*st->conflicts));
+		st->nconflicts--;
+	}
+	c = realloc(st->conflicts, (st->nconflicts + 1) * sizeof(*c));
+	if (!c)
+		goto out_unlock;
+	st->conflicts = c;
+	c = &st->conflicts[st->nconflicts];
+	c->data = malloc(len ? len : 1);
+	if (!c->data)
+		goto out_unlock;
+	memcpy(c->data, data, len);
+	c->len = len;
+	c->ms = jfs_now_ms();
+	c->ino = JFS_INO_CONFLICT_BIT | ++st->next_conflict;
+	jfs_strbuf_addf(&sb, ".%llu", (unsigned long long)st->next_conflict);
+	c->name = jfs_strbuf_detach(&sb, NULL);
+	name = strdup(c->name);
+	st->nconflicts++;
+out_unlock:
+	pthread_mutex_unlock(&st->lock);
+	jfs_strbuf_release(&sb);
+	return name;
+}
+
+size_t jfs_status_conflict_count(struct jfs_status *st)
+{
+	size_t n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st->nconflicts;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+/* names are stable while listed: they are freed only by remove or rotation */
+const char *jfs_status_conflict_name(struct jfs_status *st, size_t i, fuse_ino_t *ino)
+{
+	const char *name = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	if (i < st->nconflicts) {
+		name = st->conflicts[i].name;
+		*ino = st->conflicts[i].ino;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return name;
+}
+
+bool jfs_status_conflict_get(struct jfs_status *st, fuse_ino_t ino, const char **data,
+			     size_t *len, int64_t *ms)
+{
+	bool found = false;
+	size_t i;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->nconflicts; i++)
+		if (st->conflicts[i].ino == ino) {
+			*data = st->conflicts[i].data;
+			*len = st->conflicts[i].len;
+			*ms = st->conflicts[i].ms;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&st->lock);
+	return found;
+}
+
+int jfs_status_conflict_remove(struct jfs_status *st, const char *name)
+{
+	int rc = -ENOENT;
+	size_t i;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->nconflicts; i++)
+		if (!strcmp(st->conflicts[i].name, name)) {
+			free(st->conflicts[i].name);
+			free(st->conflicts[i].data);
+			memmove(st->conflicts + i, st->conflicts + i + 1,
+				(st->nconflicts - i - 1) * sizeof(*st->conflicts));
+			st->nconflicts--;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
+{
+	json_t *out = json_object(), *mount = json_object(), *be = json_object();
+
+	json_object_set_new(out, "backend", json_string(fs->backend_name));
+	if (fs->store && fs->store->ops->describe)
+		fs->store->ops->describe(fs->store, be);
+	json_object_set_new(out, fs->backend_name, be);
+	json_object_set_new(out, "storedElements", jfs_policy_config_describe(&fs->policy.cfg));
+	json_object_set_new(mount, "readOnly", json_boolean(fs->opts.ro));
+	json_object_set_new(mount, "allowDelete", json_boolean(fs->opts.allow_delete));
+	json_object_set_new(mount, "uid", json_integer(fs->opts.uid));
+	json_object_set_new(mount, "gid", json_integer(fs->opts.gid));
+	json_object_set_new(mount, "cacheTimeoutSeconds", json_real(fs->opts.cache_timeout));
+	json_object_set_new(mount, "kernelCacheSeconds", json_real(fs->entry_timeout));
+	json_object_set_new(mount, "changeFeed", json_boolean(fs->change_feed));
+	json_object_set_new(mount, "writeDelayMs", json_integer(fs->opts.write_delay_ms));
+	json_object_set_new(mount, "retryTimeoutMs", json_integer(fs->opts.retry_ms));
+	json_object_set_new(mount, "requestTimeoutMs", json_integer(fs->opts.timeout_ms));
+	json_object_set_new(mount, "maxFileSize", json_integer((json_int_t)fs->opts.max_file_size));
+	json_object_set_new(mount, "cacheSize", json_integer((json_int_t)fs->opts.cache_size));
+	json_object_set_new(out, "mount", mount);
+	jfs_json_dump(out, sb, 2, 0);
+	jfs_strbuf_addch(sb, '\n');
+	json_decref(out);
+}
+
+static void metric(struct jfs_strbuf *sb, const char *name, const char *type, const char *help,
+		   const char *labels, double v)
+{
+	char num[32];
+
+	if (type) {
+		jfs_strbuf_addf(sb, "# HELP jovofs_%s %s\n", name, help);
+		jfs_strbuf_addf(sb, "# TYPE jovofs_%s %s\n", name, type);
+	}
+	jfs_json_format_number(v, num);
+	jfs_strbuf_addf(sb, "jovofs_%s%s %s\n", name, labels ? labels : "", num);
+}
+
+static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
+{
+	static const char *const ops[] = { "load", "write", "list", "sync" };
+	const struct jfs_metrics *m = &fs->m;
+	char labels[64];
+	size_t i;
+
+	metric(sb, "fuse_requests_total", "counter", "FUSE requests handled", NULL,
+	       (double)m->fuse_ops);
+	metric(sb, "users", "gauge", "users in the last listing", NULL, (double)fs->nlisting);
+	metric(sb, "cache_bytes", "gauge", "estimated bytes of cached records", NULL,
+	       (double)fs->cache_bytes);
+	metric(sb, "cache_hits_total", "counter", "record lookups served from the cache", NULL,
+	       (double)m->cache_hits);
+	metric(sb, "cache_misses_total", "counter", "record lookups that loaded from the backend",
+	       NULL, (double)m->cache_misses);
+	metric(sb, "cache_evictions_total", "counter", "records dropped from the cache", NULL,
+	       (double)m->evictions);
+	metric(sb, "load_errors_total", "counter", "failed record loads", NULL,
+	       (double)m->load_errors);
+	metric(sb, "writes_total", "counter", "element writes by result", "{result=\"stored\"}",
+	       (double)m->writes_ok);
+	metric(sb, "writes_total", NULL, NULL, "{result=\"noop\"}", (double)m->writes_noop);
+	metric(sb, "writes_total", NULL, NULL, "{result=\"invalid\"}", (double)m->writes_invalid);
+	metric(sb, "writes_total", NULL, NULL, "{result=\"conflict\"}",
+	       (double)m->writes_conflict);
+	metric(sb, "writes_total", NULL, NULL, "{result=\"failed\"}", (double)m->writes_failed);
+	metric(sb, "records_created_total", "counter", "users created through the mount", NULL,
+	       (double)m->creates);
+	metric(sb, "records_removed_total", "counter", "users or elements deleted through the mount",
+	       NULL, (double)m->removes);
+	metric(sb, "kernel_invalidations_total", "counter", "kernel cache invalidations sent",
+	       NULL, (double)m->invalidations);
+	for (i = 0; i < 4; i++) {
+		snprintf(labels, sizeof(labels), "{op=\"%s\"}", ops[i]);
+		metric(sb, "backend_seconds_sum", i ? NULL : "counter",
+		       "time spent in backend calls", labels,
+		       (double)m->backend_ns_sum[i] / 1e9);
+	}
+	for (i = 0; i < 4; i++) {
+		snprintf(labels, sizeof(labels), "{op=\"%s\"}", ops[i]);
+		metric(sb, "backend_seconds_count", i ? NULL : "counter", "backend calls", labels,
+		       (double)m->backend_count[i]);
+	}
+}
+
+static void render_errors(struct jfs_status *st, struct jfs_strbuf *sb)
+{
+	size_t i;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->nerrors; i++)
+		jfs_strbuf_addstr(sb, st->errors[(st->first + i) % ERRORS_KEPT]);
+	pthread_mutex_unlock(&st->lock);
+}
+
+char *jfs_status_render(struct jfs *fs, fuse_ino_t ino, size_t *len)
+{
+	struct jfs_strbuf sb;
+
+	jfs_strbuf_init(&sb);
+	switch (ino) {
+	case JFS_INO_S_CONFIG:
+		render_config(fs, &sb);
+		break;
+	case JFS_INO_S_METRICS:
+		render_metrics(fs, &sb);
+		break;
+	case JFS_INO_S_ERRORS:
+		render_errors(fs->status, &sb);
+		break;
+	default: {
+		const char *data;
+		int64_t ms;
+		size_t n;
+
+		if (jfs_status_conflict_get(fs->status, ino, &data, &n, &ms))
+			jfs_strbuf_add(&sb, data, n);
+		break;
+	}
+	}
+	return jfs_strbuf_detach(&sb, len);
+}

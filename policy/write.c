@@ -1,1 +1,561 @@
-/* being written */
+/*
+ * Writes through the policy: validate, detect no-ops, patch one element
+ * (plus updatedAt) conditionally, and sort out conflicts.
+ */
+#include "policy/policy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/isotime.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#define DEFAULT_MAX_RETRIES 5
+
+/* One write or removal of one file's element, as it goes through retries. */
+struct edit {
+	struct jfs_policy *p;
+	const char *id;
+	const char *fname;
+	enum jfs_elem el;
+	size_t idx;
+	json_t *value;  /* the validated new value (history: hidden keys left out); NULL: remove */
+};
+
+/* A patch and the JSON it points to. */
+struct built {
+	struct jfs_patch patch;
+	json_t *set;
+	json_t *unset;
+};
+
+static void built_release(struct built *b)
+{
+	json_decref(b->set);
+	json_decref(b->unset);
+	memset(b, 0, sizeof(*b));
+}
+
+static bool key_hidden(const struct jfs_policy_config *cfg, const char *key)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(cfg->history_hidden, i, v)
+		if (!strcmp(json_string_value(v), key))
+			return true;
+	return false;
+}
+
+/*
+ * What the file of @e shows for @item: new reference, NULL when there is
+ * no such file.
+ */
+static json_t *shown(const struct edit *e, const json_t *item, int64_t now_ms)
+{
+	if (e->el == JFS_EL_HISTORY)
+		return jfs_policy_history_item(&e->p->cfg, item, e->idx);
+	return json_incref(jfs_policy_element(&e->p->cfg, item, e->el, now_ms));
+}
+
+/* Equality as a reader of the file sees it; timestamps compare by the time they name. */
+static bool same_value(enum jfs_elem el, const json_t *a, const json_t *b)
+{
+	int64_t ma, mb;
+
+	if (!a || !b)
+		return a == b;
+	if ((el == JFS_EL_CREATED_AT || el == JFS_EL_UPDATED_AT) && json_is_string(a) &&
+	    json_is_string(b) && jfs_iso_parse(json_string_value(a), &ma) &&
+	    jfs_iso_parse(json_string_value(b), &mb))
+		return ma == mb;
+	return jfs_json_equal(a, b);
+}
+
+static int load_item(struct jfs_policy *p, const char *id, json_t **item, struct jfs_err *err)
+{
+	json_t *v = NULL;
+	int ret;
+
+	ret = p->store->ops->load(p->store, id, &v, err);
+	if (ret)
+		return ret;
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return jfs_err_set(err, EIO, "stored item of user '%s' is not a JSON object", id);
+	}
+	*item = v;
+	return 0;
+}
+
+int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct jfs_err *err)
+{
+	return load_item(p, id, item, err);
+}
+
+/* ---- validation ---- */
+
+static int parse_time(const char *text, size_t len, const char *fname, json_t **out,
+		      struct jfs_err *err)
+{
+	char buf[64], iso[32];
+	int64_t ms;
+	size_t i;
+
+	while (len && isspace((unsigned char)text[len - 1]))
+		len--;
+	while (len && isspace((unsigned char)*text)) {
+		text++;
+		len--;
+	}
+	if (!len)
+		return jfs_err_set(err, EINVAL, "cannot parse '%s': empty, expected an ISO-8601 time",
+				   fname);
+	if (len >= sizeof(buf))
+		return jfs_err_set(err, EINVAL, "cannot parse '%s': not an ISO-8601 time", fname);
+	for (i = 0; i < len; i++)
+		if (!isprint((unsigned char)text[i]))
+			return jfs_err_set(err, EINVAL,
+					   "cannot parse '%s': not an ISO-8601 time", fname);
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	if (!jfs_iso_parse(buf, &ms))
+		return jfs_err_set(err, EINVAL, "cannot parse '%s': '%s' is not an ISO-8601 time",
+				   fname, buf);
+	jfs_iso_format(ms, iso);
+	*out = json_string(iso);
+	return *out ? 0 : jfs_err_set(err, ENOMEM, "out of memory");
+}
+
+/* Parse and check new content of @e's file; on success e->value is set. */
+static int parse_value(struct edit *e, const char *text, size_t len, struct jfs_err *err)
+{
+	const char *key;
+	json_t *v, *data, *tmp;
+	void *it;
+	int ret;
+
+	if (e->el == JFS_EL_CREATED_AT || e->el == JFS_EL_UPDATED_AT)
+		return parse_time(text, len, e->fname, &e->value, err);
+
+	ret = jfs_json_parse(text, len, &v, err);
+	if (ret) {
+		jfs_err_prefix(err, "cannot parse '%s'", e->fname);
+		return ret;
+	}
+	if (e->el == JFS_EL_HISTORY) {
+		if (!json_is_object(v)) {
+			ret = jfs_err_set(err, EINVAL, "'%s': a history item must be a JSON object",
+					  e->fname);
+			goto out_decref;
+		}
+		/* a hidden key is never shown, so not written either: the stored one stays */
+		json_object_foreach_safe(v, it, key, tmp)
+			if (key_hidden(&e->p->cfg, key))
+				json_object_del(v, key);
+	} else {
+		if (!json_is_object(v)) {
+			ret = jfs_err_set(err, EINVAL, "'%s': must be a JSON object", e->fname);
+			goto out_decref;
+		}
+		data = json_object_get(v, "data");
+		if (!data) {
+			ret = jfs_err_set(err, EINVAL, "'%s': \"data\" must be an object (it is missing)",
+					  e->fname);
+			goto out_decref;
+		}
+		if (!json_is_object(data)) {
+			ret = jfs_err_set(err, EINVAL, "'%s': \"data\" must be an object", e->fname);
+			goto out_decref;
+		}
+	}
+	e->value = v;
+	return 0;
+
+out_decref:
+	json_decref(v);
+	return ret;
+}
+
+/* ---- patches ---- */
+
+/*
+ * Now for a write onto @base: never the updatedAt @base already has, so
+ * a write in the same millisecond still changes what conditions compare.
+ */
+static int64_t write_time(const json_t *base)
+{
+	int64_t now = jfs_now_ms(), prev = jfs_item_updated_ms(base);
+
+	if (prev >= now && prev - now < 1000)
+		return prev + 1;
+	return now;
+}
+
+/* The "history" value after writing (or, value NULL, removing) item e->idx. */
+static int history_value(const struct edit *e, const json_t *base, json_t **out,
+			 struct jfs_err *err)
+{
+	const struct jfs_policy_config *cfg = &e->p->cfg;
+	json_t *hist = json_object_get(base, "history");
+	json_t *old = json_object_get(hist, "items");
+	json_t *items, *res, *it, *merged, *v;
+	size_t n_old = json_array_size(old), n, i, k;
+	const char *key;
+
+	if (!json_is_array(old))
+		n_old = 0;
+	if (e->value && e->idx > n_old)
+		return jfs_err_set(err, EINVAL, "'%s': history has %zu items; the next one is %zu.json",
+				   e->fname, n_old, n_old);
+	if (!e->value && e->idx >= jfs_policy_history_count(cfg, base))
+		return jfs_err_set(err, ENOENT, "'%s': no such history item", e->fname);
+
+	items = json_array();
+	res = json_is_object(hist) ? json_copy(hist) : json_object();
+	if (!items || !res)
+		goto out_nomem;
+	n = n_old;
+	if (e->value && e->idx == n_old)
+		n++;
+	for (i = 0; i < n && json_array_size(items) < cfg->history_size; i++) {
+		it = json_array_get(old, i);
+		if (i != e->idx) {
+			json_array_append(items, it);
+			continue;
+		}
+		if (!e->value)
+			continue;
+		merged = json_copy(e->value);
+		if (!merged)
+			goto out_nomem;
+		if (json_is_object(it))
+			json_array_foreach(cfg->history_hidden, k, v) {
+				key = json_string_value(v);
+				if (json_object_get(it, key))
+					json_object_set(merged, key, json_object_get(it, key));
+			}
+		json_array_append_new(items, merged);
+	}
+	json_object_set_new(res, "items", items);
+	*out = res;
+	return 0;
+
+out_nomem:
+	json_decref(items);
+	json_decref(res);
+	return jfs_err_set(err, ENOMEM, "out of memory");
+}
+
+/* The patch that applies @e to @base. */
+static int build_patch(const struct edit *e, const json_t *base, struct built *b,
+		       struct jfs_err *err)
+{
+	const struct jfs_policy_config *cfg = &e->p->cfg;
+	const char *key = jfs_elem_key(e->el);
+	char iso[32];
+	json_t *v = NULL;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	jfs_iso_format(write_time(base), iso);
+	b->set = json_object();
+	if (!b->set)
+		return jfs_err_set(err, ENOMEM, "out of memory");
+
+	if (e->el == JFS_EL_HISTORY) {
+		ret = history_value(e, base, &v, err);
+		if (ret)
+			goto out_release;
+	} else if (e->el == JFS_EL_SESSION && e->value) {
+		/* a write of the session is activity: Jovo refreshes its updatedAt on every save */
+		v = json_copy(e->value);
+		if (!v)
+			goto out_nomem;
+		json_object_set_new(v, "updatedAt", json_string(iso));
+		if (!json_object_get(v, "createdAt"))
+			json_object_set_new(v, "createdAt", json_string(iso));
+	} else if (e->value) {
+		v = json_incref(e->value);
+	}
+
+	if (v) {
+		json_object_set_new(b->set, key, v);
+	} else {
+		b->unset = json_array();
+		if (!b->unset)
+			goto out_nomem;
+		json_array_append_new(b->unset, json_string(key));
+	}
+	if (cfg->enabled[JFS_EL_UPDATED_AT] && e->el != JFS_EL_UPDATED_AT)
+		json_object_set_new(b->set, "updatedAt", json_string(iso));
+
+	b->patch.set = b->set;
+	b->patch.unset = b->unset;
+	if (cfg->enabled[JFS_EL_UPDATED_AT] && json_object_get(base, "updatedAt")) {
+		b->patch.cond_key = "updatedAt";
+		b->patch.cond_value = json_object_get(base, "updatedAt");
+	} else {
+		b->patch.cond_key = key;
+		b->patch.cond_value = json_object_get(base, key);
+	}
+	return 0;
+
+out_nomem:
+	ret = jfs_err_set(err, ENOMEM, "out of memory");
+out_release:
+	built_release(b);
+	return ret;
+}
+
+/*
+ * Store @e onto @base (a reference this takes), retrying on conflicts
+ * with other elements.
+ */
+static int commit(const struct edit *e, json_t *base, struct jfs_write_result *res,
+		  struct jfs_err *err)
+{
+	struct jfs_store *st = e->p->store;
+	unsigned max = e->p->max_retries ? e->p->max_retries : DEFAULT_MAX_RETRIES;
+	const char *verb = e->value ? "write" : "remove";
+	json_t *fresh = NULL, *was = NULL, *is = NULL, *want = NULL, *after;
+	struct built b;
+	unsigned attempt;
+	int64_t now;
+	int ret;
+
+	for (attempt = 0;; attempt++) {
+		ret = build_patch(e, base, &b, err);
+		if (ret)
+			goto out_base;
+		ret = st->ops->update(st, e->id, &b.patch, err);
+		if (!ret) {
+			res->item = jfs_patch_apply(base, &b.patch);
+			goto out_patch;
+		}
+		if (ret == -ENOENT) {
+			ret = jfs_err_set(err, ENOENT, "cannot %s '%s': the user no longer exists",
+					  verb, e->fname);
+			goto out_patch;
+		}
+		if (ret != -ECANCELED) {
+			jfs_err_prefix(err, "cannot %s '%s'", verb, e->fname);
+			goto out_patch;
+		}
+
+		/* someone else changed the item since @base: did they change our element? */
+		ret = load_item(e->p, e->id, &fresh, err);
+		if (ret == -ENOENT) {
+			ret = jfs_err_set(err, ENOENT, "cannot %s '%s': the user no longer exists",
+					  verb, e->fname);
+			goto out_patch;
+		}
+		if (ret) {
+			jfs_err_prefix(err, "cannot %s '%s'", verb, e->fname);
+			goto out_patch;
+		}
+		now = jfs_now_ms();
+		was = shown(e, base, now);
+		is = shown(e, fresh, now);
+		if (!same_value(e->el, was, is)) {
+			/*
+			 * Unless it already is what we meant to store (a retried
+			 * request of ours that did land). For a removed history
+			 * item the next one moves up, so that cannot be told.
+			 */
+			if (e->value || e->el != JFS_EL_HISTORY) {
+				after = jfs_patch_apply(base, &b.patch);
+				want = after ? shown(e, after, now) : NULL;
+				json_decref(after);
+				if (after && same_value(e->el, want, is)) {
+					res->item = fresh;
+					fresh = NULL;
+					ret = 0;
+					goto out_shown;
+				}
+			}
+			ret = jfs_err_set(err, ESTALE,
+					  "'%s' was changed by someone else since it was read; your version was not stored",
+					  e->fname);
+			goto out_shown;
+		}
+		if (attempt >= max) {
+			ret = jfs_err_set(err, ESTALE,
+					  "'%s': the record kept changing while being stored (%u tries); your version was not stored",
+					  e->fname, attempt + 1);
+			goto out_shown;
+		}
+		json_decref(was);
+		json_decref(is);
+		was = is = NULL;
+		built_release(&b);
+		json_decref(base);
+		base = fresh;
+		fresh = NULL;
+		jfs_log(LOG_DEBUG, "'%s': other elements changed meanwhile, retrying", e->fname);
+	}
+
+out_shown:
+	json_decref(want);
+	json_decref(was);
+	json_decref(is);
+	json_decref(fresh);
+out_patch:
+	built_release(&b);
+out_base:
+	json_decref(base);
+	return ret;
+}
+
+static int check_enabled(const struct jfs_policy *p, enum jfs_elem el, size_t idx,
+			 bool writing, const char *fname, struct jfs_err *err)
+{
+	if ((unsigned)el >= JFS_EL__COUNT)
+		return jfs_err_set(err, EINVAL, "'%s': not an element", fname);
+	if (!p->cfg.enabled[el])
+		return jfs_err_set(err, EPERM, "'%s': storedElements.%s is disabled", fname,
+				   jfs_elem_key(el));
+	if (writing && el == JFS_EL_HISTORY && idx >= p->cfg.history_size)
+		return jfs_err_set(err, EPERM, "'%s': storedElements.history.size is %u", fname,
+				   p->cfg.history_size);
+	return 0;
+}
+
+/* @seen as a reference of our own, or the item loaded now. */
+static int base_item(struct jfs_policy *p, const char *id, const json_t *seen,
+		     const char *verb, const char *fname, json_t **base, struct jfs_err *err)
+{
+	int ret;
+
+	if (seen) {
+		*base = json_incref((json_t *)seen);
+		return 0;
+	}
+	ret = load_item(p, id, base, err);
+	if (ret == -ENOENT)
+		return jfs_err_set(err, ENOENT, "cannot %s '%s': no such user", verb, fname);
+	if (ret)
+		jfs_err_prefix(err, "cannot %s '%s'", verb, fname);
+	return ret;
+}
+
+int jfs_policy_write(struct jfs_policy *p, const char *id, const json_t *seen,
+		     enum jfs_elem el, size_t idx, const char *text, size_t len,
+		     const char *fname, struct jfs_write_result *res, struct jfs_err *err)
+{
+	struct edit e = { .p = p, .id = id, .fname = fname, .el = el, .idx = idx };
+	json_t *base, *cur;
+	int ret;
+
+	res->item = NULL;
+	res->noop = false;
+	ret = check_enabled(p, el, idx, true, fname, err);
+	if (ret)
+		return ret;
+	ret = parse_value(&e, text, len, err);
+	if (ret)
+		return ret;
+	ret = base_item(p, id, seen, "write", fname, &base, err);
+	if (ret)
+		goto out_value;
+
+	cur = shown(&e, base, jfs_now_ms());
+	if (cur && same_value(el, cur, e.value)) {
+		json_decref(cur);
+		res->noop = true;
+		res->item = base;
+		ret = 0;
+		goto out_value;
+	}
+	json_decref(cur);
+	ret = commit(&e, base, res, err);
+
+out_value:
+	json_decref(e.value);
+	return ret;
+}
+
+int jfs_policy_remove_element(struct jfs_policy *p, const char *id, const json_t *seen,
+			      enum jfs_elem el, size_t idx, const char *fname,
+			      struct jfs_write_result *res, struct jfs_err *err)
+{
+	struct edit e = { .p = p, .id = id, .fname = fname, .el = el, .idx = idx };
+	json_t *base, *cur;
+	int ret;
+
+	res->item = NULL;
+	res->noop = false;
+	ret = check_enabled(p, el, idx, false, fname, err);
+	if (ret)
+		return ret;
+	ret = base_item(p, id, seen, "remove", fname, &base, err);
+	if (ret)
+		return ret;
+	cur = shown(&e, base, jfs_now_ms());
+	if (!cur) {
+		json_decref(base);
+		return jfs_err_set(err, ENOENT, "cannot remove '%s': no such file", fname);
+	}
+	json_decref(cur);
+	return commit(&e, base, res, err);
+}
+
+int jfs_policy_create(struct jfs_policy *p, const char *id, struct jfs_write_result *res,
+		      struct jfs_err *err)
+{
+	json_t *item, *user;
+	char iso[32];
+	int ret;
+
+	res->item = NULL;
+	res->noop = false;
+	jfs_iso_format(jfs_now_ms(), iso);
+	item = json_object();
+	if (!item)
+		return jfs_err_set(err, ENOMEM, "out of memory");
+	json_object_set_new(item, "id", json_string(id));
+	if (p->cfg.enabled[JFS_EL_USER]) {
+		user = json_object();
+		json_object_set_new(user, "data", json_object());
+		json_object_set_new(item, "user", user);
+	}
+	if (p->cfg.enabled[JFS_EL_CREATED_AT])
+		json_object_set_new(item, "createdAt", json_string(iso));
+	if (p->cfg.enabled[JFS_EL_UPDATED_AT])
+		json_object_set_new(item, "updatedAt", json_string(iso));
+
+	ret = p->store->ops->create(p->store, id, item, err);
+	if (ret == -EEXIST) {
+		jfs_err_set(err, EEXIST, "cannot create user '%s': it exists", id);
+		goto out_decref;
+	}
+	if (ret) {
+		jfs_err_prefix(err, "cannot create user '%s'", id);
+		goto out_decref;
+	}
+	res->item = item;
+	return 0;
+
+out_decref:
+	json_decref(item);
+	return ret;
+}
+
+int jfs_policy_remove(struct jfs_policy *p, const char *id, struct jfs_err *err)
+{
+	int ret = p->store->ops->remove(p->store, id, err);
+
+	if (ret && ret != -ENOENT)
+		jfs_err_prefix(err, "cannot remove user '%s'", id);
+	return ret;
+}
+
+void jfs_write_result_release(struct jfs_write_result *res)
+{
+	json_decref(res->item);
+	res->item = NULL;
+	res->noop = false;
+}
