@@ -71,6 +71,8 @@ struct jfs_opts {
 	size_t cache_size;       /* bytes of parsed records kept */
 	int show_help;
 	int show_version;
+	char *nonopt[2];         /* [SOURCE] MOUNTPOINT */
+	int nonopts;
 };
 
 struct jfs_scratch;

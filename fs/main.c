@@ -2,6 +2,7 @@
 #include "fs/jfs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +145,10 @@ int main(int argc, char *argv[])
 	} else {
 		loop_cfg = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(loop_cfg, cmd.clone_fd);
-		fuse_loop_cfg_set_max_threads(loop_cfg, cmd.max_threads ? cmd.max_threads : 10);
-		fuse_loop_cfg_set_idle_threads(loop_cfg, cmd.max_idle_threads);
+		if (cmd.max_threads > 0 && cmd.max_threads <= 100000)
+			fuse_loop_cfg_set_max_threads(loop_cfg, cmd.max_threads);
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop_cfg, cmd.max_idle_threads);
 		ret = fuse_session_loop_mt(fs.se, loop_cfg);
 		fuse_loop_cfg_destroy(loop_cfg);
 	}

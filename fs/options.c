@@ -75,6 +75,17 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 1; /* the kernel mounts read-only too */
 	case KEY_DROP:
 		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		/* mount.fuse3 passes "SOURCE MOUNTPOINT": keep both, decide after parsing */
+		if (o->nonopts >= 2) {
+			fprintf(stderr, "jovofs: too many arguments: '%s'\n", arg);
+			return -1;
+		}
+		o->nonopt[o->nonopts] = strdup(arg);
+		if (!o->nonopt[o->nonopts])
+			return -1;
+		o->nonopts++;
+		return 0;
 	default:
 		if (!strncmp(arg, "x-systemd.", 10) || !strncmp(arg, "comment=", 8))
 			return 0;
@@ -82,9 +93,31 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
+/*
+ * The source of "jovofs SOURCE MOUNTPOINT" (as mount(8) and fstab give
+ * it): "filedb:PATH", "dynamodb:TABLE", "mongodb", or a config file.
+ */
+static int apply_source(struct jfs_opts *o, const char *src)
+{
+	if (!strncmp(src, "filedb:", 7)) {
+		if (!o->filedb)
+			o->filedb = strdup(src + 7);
+	} else if (!strncmp(src, "dynamodb:", 9)) {
+		if (!o->dynamodb_table)
+			o->dynamodb_table = strdup(src + 9);
+	} else if (!strcmp(src, "mongodb")) {
+		o->mongodb = 1;
+	} else if (strcmp(src, "jovofs") && strcmp(src, "none")) {
+		if (!o->config_file)
+			o->config_file = strdup(src);
+	}
+	return 0;
+}
+
 void jfs_options_usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
+	       "SOURCE (as mount(8) passes it): filedb:PATH, dynamodb:TABLE, mongodb or a config file\n\n"
 	       "Shows the users of a Jovo v4 app's database as files.\n\n"
 	       "jovofs options:\n"
 	       "    -o config=FILE         JSON config: backend parts in Jovo's shape and storedElements\n"
@@ -277,6 +310,10 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
 	o->cache_size = 64 << 20;
 	if (fuse_opt_parse(args, o, jfs_opt_spec, opt_proc) == -1)
 		return -1;
+	if (o->nonopts == 2)
+		apply_source(o, o->nonopt[0]);
+	if (o->nonopts > 0 && fuse_opt_add_arg(args, o->nonopt[o->nonopts - 1]) == -1)
+		return -1;
 	if (o->show_help || o->show_version)
 		return 0;
 	if (o->cache_timeout < 0 || o->write_delay_ms < 0 || o->retry_ms < 0 ||
@@ -301,6 +338,8 @@ void jfs_options_release(struct jfs *fs)
 	free(o->endpoint);
 	free(o->mongodb_database);
 	free(o->mongodb_collection);
+	free(o->nonopt[0]);
+	free(o->nonopt[1]);
 	json_decref(fs->config);
 	fs->config = NULL;
 }
