@@ -1,1 +1,961 @@
-/* being written */
+/*
+ * The MongoDb backend: Jovo's @jovotech/db-mongodb collection through
+ * libmongoc.
+ *
+ * Jovo 4.6.2 stores one document per user, {_id: userId, user, session,
+ * history, createdAt, updatedAt} (saveData: updateOne({_id}, {$set: item},
+ * {upsert: true}); loadData: findOne({_id})). There is no "id" field: the
+ * item's "id" is the _id. A stored "id" field (not Jovo's) stays hidden
+ * and untouched.
+ *
+ * Settings, in Jovo's shape: connectionString (or the environment's
+ * JOVOFS_MONGODB_URI, which wins), databaseName (else the URI's database,
+ * else "test"), collectionName ("jovoUsers"), and jovofs's writeConcern
+ * ("majority" unless the URI says otherwise; w:1 when the server refuses
+ * majority). TLS and auth options are the URI's, as libmongoc reads them.
+ *
+ * The client pool is made in start(), after the daemon forked. Every
+ * request runs in mongo_run(), which retries what mongo_map_error() calls
+ * transient for opts->retry_ms with backoff and jitter, then fails with
+ * EIO; the pool reconnects by itself when the server is back.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/backend.h"
+#include "backends/mongodb_bson.h"
+#include "common/isotime.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#define MONGO_DEFAULT_DB "test"
+#define MONGO_DEFAULT_COLLECTION "jovoUsers"
+#define MONGO_ENV_URI "JOVOFS_MONGODB_URI"
+#define MONGO_DRIVER_ERROR 1   /* an op's "look at the bson_error_t" */
+#define MONGO_RACE_RETRIES 8   /* fetch/update rounds lost to other writers */
+
+struct mongo_store {
+	struct jfs_store base;
+	struct jfs_store_options opts;
+	mongoc_uri_t *uri;
+	char *uri_redacted;
+	const char *uri_source;
+	char *db_name;
+	char *coll_name;
+	mongoc_write_concern_t *wc;  /* as configured */
+	mongoc_write_concern_t *wc1; /* w:1, when the server refuses majority */
+	bool wc_fallback_allowed;    /* majority was our default, not the user's */
+	atomic_bool wc_use_w1;
+	mongoc_client_pool_t *pool;
+};
+
+extern const struct jfs_backend_ops jfs_backend_mongodb;
+
+static struct mongo_store *mongo_from_store(struct jfs_store *st)
+{
+	if (!st || st->ops != &jfs_backend_mongodb)
+		abort();
+	return (struct mongo_store *)st;
+}
+
+/*
+ * The one place that turns a libmongoc error into an errno. *@retry says
+ * whether the failure is worth retrying (the server or the network may
+ * come back; a primary may be elected).
+ */
+static int mongo_map_error(const bson_error_t *be, bool *retry)
+{
+	*retry = false;
+	switch (be->domain) {
+	case MONGOC_ERROR_STREAM:
+	case MONGOC_ERROR_SERVER_SELECTION:
+	case MONGOC_ERROR_PROTOCOL:
+	case MONGOC_ERROR_CURSOR:
+		*retry = true;
+		return -EIO;
+	case MONGOC_ERROR_CLIENT:
+		if (be->code == MONGOC_ERROR_CLIENT_AUTHENTICATE)
+			return -EACCES;
+		if (be->code == MONGOC_ERROR_CLIENT_TOO_BIG)
+			return -EFBIG;
+		*retry = be->code == MONGOC_ERROR_CLIENT_IN_EXHAUST;
+		return -EIO;
+	case MONGOC_ERROR_BSON:
+	case MONGOC_ERROR_COMMAND:
+		if (be->code == MONGOC_ERROR_COMMAND_INVALID_ARG)
+			return -EINVAL;
+		return -EIO;
+	case MONGOC_ERROR_SERVER:
+	case MONGOC_ERROR_WRITE_CONCERN:
+	case MONGOC_ERROR_QUERY:
+	case MONGOC_ERROR_COLLECTION:
+		break;
+	default:
+		return -EIO;
+	}
+	switch (be->code) {
+	case 11000: /* DuplicateKey */
+	case 11001:
+		return -EEXIST;
+	case 13: /* Unauthorized */
+	case 18: /* AuthenticationFailed */
+		return -EACCES;
+	case 2:  /* BadValue */
+	case 9:  /* FailedToParse */
+	case 14: /* TypeMismatch */
+	case 52: /* DollarPrefixedFieldName */
+	case 55: /* InvalidDBRef */
+	case 56: /* EmptyFieldName */
+	case 57: /* DottedFieldName */
+		return -EINVAL;
+	case 10334: /* BSONObjectTooLarge */
+	case 17419:
+	case 17420:
+		return -EFBIG;
+	case 16500: /* Cosmos DB: request rate is large */
+	case 50:    /* MaxTimeMSExpired */
+		*retry = true;
+		return -EAGAIN;
+	case 6:     /* HostUnreachable */
+	case 7:     /* HostNotFound */
+	case 64:    /* WriteConcernFailed (wtimeout) */
+	case 89:    /* NetworkTimeout */
+	case 91:    /* ShutdownInProgress */
+	case 189:   /* PrimarySteppedDown */
+	case 262:   /* ExceededTimeLimit */
+	case 9001:  /* SocketException */
+	case 10107: /* NotWritablePrimary */
+	case 11600: /* InterruptedAtShutdown */
+	case 11602: /* InterruptedDueToReplStateChange */
+	case 13435: /* NotPrimaryNoSecondaryOk */
+	case 13436: /* NotPrimaryOrSecondary */
+		*retry = true;
+		return -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+/* Whether the server refused the write concern itself (no replica set, ...). */
+static bool wc_unsupported(const bson_error_t *be)
+{
+	return (be->domain == MONGOC_ERROR_SERVER || be->domain == MONGOC_ERROR_WRITE_CONCERN) &&
+	       (be->code == 79 /* UnknownReplWriteConcern */ ||
+		be->code == 100 /* UnsatisfiableWriteConcern */ ||
+		be->code == 115 /* CommandNotSupported: FerretDB-likes */);
+}
+
+/* ---- open ---- */
+
+static int conf_string(const json_t *conf, const char *key, char **out, struct jfs_err *err)
+{
+	json_t *v = json_object_get(conf, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || !json_string_length(v))
+		return jfs_err_set(err, EINVAL, "mongodb: '%s' must be a non-empty string", key);
+	*out = strdup(json_string_value(v));
+	return 0;
+}
+
+/* "majority", a number, or {"w": ..., "j": bool, "wtimeout"|"wtimeoutMS": ms} */
+static int conf_write_concern(const json_t *v, mongoc_write_concern_t *wc, struct jfs_err *err)
+{
+	json_t *w = json_is_object(v) ? json_object_get(v, "w") : (json_t *)v;
+	json_t *j = json_object_get(v, "j");
+	json_t *t = json_object_get(v, "wtimeoutMS");
+
+	if (!t)
+		t = json_object_get(v, "wtimeout");
+	if (json_is_string(w) && !strcmp(json_string_value(w), "majority"))
+		mongoc_write_concern_set_w(wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+	else if (json_is_string(w))
+		mongoc_write_concern_set_wtag(wc, json_string_value(w));
+	else if (json_is_number(w) && jfs_json_number_value(w) >= 0 &&
+		 jfs_json_number_value(w) <= 50)
+		mongoc_write_concern_set_w(wc, (int32_t)jfs_json_number_value(w));
+	else if (w || !json_is_object(v))
+		return jfs_err_set(err, EINVAL,
+				   "mongodb: 'writeConcern' must be \"majority\", a number or "
+				   "{\"w\": ..., \"j\": ..., \"wtimeoutMS\": ...}");
+	if (j && !json_is_boolean(j))
+		return jfs_err_set(err, EINVAL, "mongodb: 'writeConcern.j' must be a boolean");
+	if (j)
+		mongoc_write_concern_set_journal(wc, json_is_true(j));
+	if (t && !json_is_number(t))
+		return jfs_err_set(err, EINVAL, "mongodb: 'writeConcern.wtimeoutMS' must be a number");
+	if (t)
+		mongoc_write_concern_set_wtimeout_int64(wc, (int64_t)jfs_json_number_value(t));
+	return 0;
+}
+
+static void uri_default_ms(mongoc_uri_t *uri, const char *opt, int64_t ms)
+{
+	if (ms <= 0 || mongoc_uri_has_option(uri, opt))
+		return;
+	if (ms > INT32_MAX)
+		ms = INT32_MAX;
+	mongoc_uri_set_option_as_int32(uri, opt, (int32_t)ms);
+}
+
+static void mongo_free(struct mongo_store *ms)
+{
+	if (!ms)
+		return;
+	if (ms->pool)
+		mongoc_client_pool_destroy(ms->pool);
+	mongoc_write_concern_destroy(ms->wc);
+	mongoc_write_concern_destroy(ms->wc1);
+	mongoc_uri_destroy(ms->uri);
+	free(ms->uri_redacted);
+	free(ms->db_name);
+	free(ms->coll_name);
+	free(ms);
+}
+
+static pthread_once_t mongo_once = PTHREAD_ONCE_INIT;
+
+/* libmongoc's own warnings go to our log, not to a daemon's closed stderr */
+static void mongo_log_handler(mongoc_log_level_t level, const char *domain, const char *message,
+			      void *data)
+{
+	int lvl;
+
+	switch (level) {
+	case MONGOC_LOG_LEVEL_ERROR:
+	case MONGOC_LOG_LEVEL_CRITICAL:
+		lvl = LOG_ERR;
+		break;
+	case MONGOC_LOG_LEVEL_WARNING:
+		lvl = LOG_WARNING;
+		break;
+	case MONGOC_LOG_LEVEL_MESSAGE:
+	case MONGOC_LOG_LEVEL_INFO:
+		lvl = LOG_INFO;
+		break;
+	default:
+		return; /* debug and trace: far too chatty */
+	}
+	/* FerretDB and old servers lack endSessions; the pool says so at close */
+	if (lvl == LOG_WARNING && strstr(message, "endSessions"))
+		lvl = LOG_DEBUG;
+	jfs_log(lvl, "mongodb: %s: %s", domain, message);
+}
+
+static void mongo_init_once(void)
+{
+	mongoc_log_set_handler(mongo_log_handler, NULL);
+	mongoc_init();
+	atexit(mongoc_cleanup);
+}
+
+static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
+		      struct jfs_store **out, struct jfs_err *err)
+{
+	static const char *const known[] = {
+		"connectionString", "databaseName", "collectionName", "writeConcern",
+	};
+	struct mongo_store *ms;
+	const char *env, *key, *uri_db;
+	char *conn = NULL;
+	bson_error_t be;
+	json_t *v;
+	size_t i;
+	int ret;
+
+	if (conf && !json_is_object(conf))
+		return jfs_err_set(err, EINVAL, "mongodb: config must be an object");
+	pthread_once(&mongo_once, mongo_init_once);
+	ms = calloc(1, sizeof(*ms));
+	if (!ms)
+		return jfs_err_set(err, ENOMEM, "mongodb: out of memory");
+	ms->base.ops = &jfs_backend_mongodb;
+	ms->opts = *opts;
+
+	if (conf)
+		json_object_foreach((json_t *)conf, key, v) {
+			for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+				if (!strcmp(key, known[i]))
+					break;
+			if (i == sizeof(known) / sizeof(known[0]))
+				jfs_log(LOG_WARNING, "mongodb: ignoring unknown key '%s'%s", key,
+					!strcmp(key, "libraryConfig")
+						? " (put driver options in the connection string)"
+						: "");
+		}
+
+	ret = conf_string(conf, "connectionString", &conn, err);
+	if (ret)
+		goto out_free;
+	ms->uri_source = "config";
+	env = getenv(MONGO_ENV_URI);
+	if (env && *env) {
+		free(conn);
+		conn = strdup(env);
+		ms->uri_source = MONGO_ENV_URI;
+	}
+	if (!conn) {
+		ret = jfs_err_set(err, EINVAL,
+				  "mongodb: no connection string: set 'connectionString' in the "
+				  "config file or " MONGO_ENV_URI);
+		goto out_free;
+	}
+	ms->uri_redacted = jfs_mongo_redact_uri(conn);
+	ms->uri = mongoc_uri_new_with_error(conn, &be);
+	/* the URI holds a password: wipe our copy before it can linger */
+	explicit_bzero(conn, strlen(conn));
+	free(conn);
+	if (!ms->uri) {
+		ret = jfs_err_set(err, EINVAL, "mongodb: invalid connection string '%s': %s",
+				  ms->uri_redacted, be.message);
+		goto out_free;
+	}
+
+	ret = conf_string(conf, "databaseName", &ms->db_name, err);
+	if (ret)
+		goto out_free;
+	uri_db = mongoc_uri_get_database(ms->uri);
+	if (!ms->db_name)
+		ms->db_name = strdup(uri_db && *uri_db ? uri_db : MONGO_DEFAULT_DB);
+	ret = conf_string(conf, "collectionName", &ms->coll_name, err);
+	if (ret)
+		goto out_free;
+	if (!ms->coll_name)
+		ms->coll_name = strdup(MONGO_DEFAULT_COLLECTION);
+
+	v = json_object_get(conf, "writeConcern");
+	if (v) {
+		ms->wc = mongoc_write_concern_new();
+		ret = conf_write_concern(v, ms->wc, err);
+		if (ret)
+			goto out_free;
+	} else if (mongoc_write_concern_get_w(mongoc_uri_get_write_concern(ms->uri)) !=
+		   MONGOC_WRITE_CONCERN_W_DEFAULT) {
+		ms->wc = mongoc_write_concern_copy(mongoc_uri_get_write_concern(ms->uri));
+	} else {
+		ms->wc = mongoc_write_concern_new();
+		mongoc_write_concern_set_w(ms->wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+		ms->wc_fallback_allowed = true;
+	}
+	ms->wc1 = mongoc_write_concern_new();
+	mongoc_write_concern_set_w(ms->wc1, 1);
+
+	/* one request must not hang for libmongoc's minutes-long defaults */
+	uri_default_ms(ms->uri, MONGOC_URI_SOCKETTIMEOUTMS, opts->timeout_ms);
+	uri_default_ms(ms->uri, MONGOC_URI_CONNECTTIMEOUTMS, opts->timeout_ms);
+	uri_default_ms(ms->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, opts->timeout_ms);
+	if (!mongoc_uri_has_option(ms->uri, MONGOC_URI_APPNAME))
+		mongoc_uri_set_appname(ms->uri, "jovofs");
+
+	jfs_log(LOG_DEBUG, "mongodb: '%s' (from %s), database '%s', collection '%s'",
+		ms->uri_redacted, ms->uri_source, ms->db_name, ms->coll_name);
+	*out = &ms->base;
+	return 0;
+out_free:
+	mongo_free(ms);
+	return ret;
+}
+
+/* ---- running requests ---- */
+
+typedef int mongo_op_fn(struct mongo_store *ms, mongoc_collection_t *coll, void *arg,
+			int attempt, bson_error_t *be, struct jfs_err *err);
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static const mongoc_write_concern_t *mongo_wc(struct mongo_store *ms)
+{
+	return atomic_load(&ms->wc_use_w1) ? ms->wc1 : ms->wc;
+}
+
+/*
+ * Run @fn with a pooled client until it returns 0 or -errno, retrying
+ * transient driver errors (@fn returned MONGO_DRIVER_ERROR) for @budget_ms.
+ * @what and @id name the request in messages.
+ */
+static int mongo_run_for(struct mongo_store *ms, int64_t budget_ms, const char *what,
+			 const char *id, mongo_op_fn *fn, void *arg, struct jfs_err *err)
+{
+	int64_t start = jfs_now_ms(), backoff = 50, wait;
+	mongoc_collection_t *coll;
+	mongoc_client_t *client;
+	unsigned int seed = (unsigned int)start ^ (unsigned int)(uintptr_t)&start;
+	bson_error_t be;
+	bool retry;
+	int attempt, ret;
+
+	if (!ms->pool)
+		return jfs_err_set(err, EIO, "cannot %s '%s': mongodb backend not started", what,
+				   id);
+	for (attempt = 0;; attempt++) {
+		memset(&be, 0, sizeof(be));
+		client = mongoc_client_pool_pop(ms->pool);
+		coll = mongoc_client_get_collection(client, ms->db_name, ms->coll_name);
+		ret = fn(ms, coll, arg, attempt, &be, err);
+		mongoc_collection_destroy(coll);
+		mongoc_client_pool_push(ms->pool, client);
+		if (ret != MONGO_DRIVER_ERROR)
+			return ret;
+		if (ms->wc_fallback_allowed && wc_unsupported(&be) &&
+		    !atomic_exchange(&ms->wc_use_w1, true)) {
+			jfs_log(LOG_WARNING,
+				"mongodb: server refuses write concern majority (%s), using w:1",
+				be.message);
+			continue;
+		}
+		ret = mongo_map_error(&be, &retry);
+		wait = backoff / 2 + rand_r(&seed) % (backoff / 2 + 1);
+		if (!retry || jfs_now_ms() + wait - start > budget_ms)
+			break;
+		jfs_log(LOG_DEBUG, "mongodb: %s '%s' failed, retrying in %" PRId64 " ms: %s", what,
+			id, wait, be.message);
+		sleep_ms(wait);
+		if (backoff < 2000)
+			backoff *= 2;
+	}
+	jfs_log(LOG_ERR, "mongodb: cannot %s '%s': %s", what, id, be.message);
+	return jfs_err_set(err, -ret, "cannot %s '%s' in mongodb: %s", what, id, be.message);
+}
+
+static int mongo_run(struct mongo_store *ms, const char *what, const char *id, mongo_op_fn *fn,
+		     void *arg, struct jfs_err *err)
+{
+	return mongo_run_for(ms, ms->opts.retry_ms, what, id, fn, arg, err);
+}
+
+static int64_t reply_count(const bson_t *reply, const char *key)
+{
+	bson_iter_t it;
+
+	if (bson_iter_init_find(&it, reply, key) && BSON_ITER_HOLDS_NUMBER(&it))
+		return bson_iter_as_int64(&it);
+	return -1;
+}
+
+/* Find the document @id, with @projection (NULL: all). 0, -ENOENT, or MONGO_DRIVER_ERROR. */
+static int find_one(mongoc_collection_t *coll, const char *id, const bson_t *projection,
+		    bson_t *out, bson_error_t *be)
+{
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	int ret;
+
+	BSON_APPEND_UTF8(&filter, "_id", id);
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	BSON_APPEND_BOOL(&opts, "singleBatch", true);
+	if (projection)
+		BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	if (mongoc_cursor_next(cursor, &doc)) {
+		bson_copy_to(doc, out);
+		ret = 0;
+	} else {
+		ret = mongoc_cursor_error(cursor, be) ? MONGO_DRIVER_ERROR : -ENOENT;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&opts);
+	bson_destroy(&filter);
+	return ret;
+}
+
+/* ---- start, list, load ---- */
+
+static int op_ping(struct mongo_store *ms, mongoc_collection_t *coll, void *arg, int attempt,
+		   bson_error_t *be, struct jfs_err *err)
+{
+	bson_t cmd = BSON_INITIALIZER;
+	bool ok;
+
+	BSON_APPEND_INT32(&cmd, "ping", 1);
+	ok = mongoc_collection_command_simple(coll, &cmd, NULL, NULL, be);
+	bson_destroy(&cmd);
+	return ok ? 0 : MONGO_DRIVER_ERROR;
+}
+
+static int mongo_start(struct jfs_store *st, struct jfs_err *err)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	struct jfs_err perr = { 0 };
+	bson_error_t be;
+	int ret;
+
+	ms->pool = mongoc_client_pool_new_with_error(ms->uri, &be);
+	if (!ms->pool)
+		return jfs_err_set(err, EINVAL, "mongodb: cannot use '%s': %s", ms->uri_redacted,
+				   be.message);
+	mongoc_client_pool_set_error_api(ms->pool, MONGOC_ERROR_API_VERSION_2);
+	/*
+	 * One try, no retries: a wrong password fails the mount; a server
+	 * that is away only warns, and every request retries on its own.
+	 */
+	ret = mongo_run_for(ms, 0, "ping", ms->uri_redacted, op_ping, NULL, &perr);
+	if (ret == -EACCES || ret == -EINVAL) {
+		*err = perr;
+		return ret;
+	}
+	if (ret)
+		jfs_log(LOG_WARNING, "mongodb: server not reachable yet, serving anyway: %s",
+			perr.msg);
+	return 0;
+}
+
+struct list_arg {
+	const char *cursor;
+	size_t limit;
+	struct jfs_list_page *page;
+};
+
+static int64_t time_field(const bson_t *doc, const char *key)
+{
+	bson_iter_t it;
+	int64_t ms;
+
+	if (!bson_iter_init_find(&it, doc, key))
+		return -1;
+	if (BSON_ITER_HOLDS_DATE_TIME(&it))
+		return bson_iter_date_time(&it);
+	if (BSON_ITER_HOLDS_UTF8(&it) && jfs_iso_parse(bson_iter_utf8(&it, NULL), &ms))
+		return ms;
+	return -1;
+}
+
+static int op_list(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+		   bson_error_t *be, struct jfs_err *err)
+{
+	struct list_arg *arg = argp;
+	struct jfs_list_page *page = arg->page;
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, child;
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	const char *id;
+	char *last = NULL;
+	bson_iter_t it;
+	uint32_t len;
+	size_t skipped = 0;
+	int ret = 0;
+
+	jfs_list_page_release(page);
+	page->entries = calloc(arg->limit ? arg->limit : 1, sizeof(*page->entries));
+	if (!page->entries)
+		return jfs_err_set(err, ENOMEM, "mongodb: out of memory");
+	/* stateless pages: every string _id after the last one seen, in order */
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &child);
+	if (arg->cursor)
+		BSON_APPEND_UTF8(&child, "$gt", arg->cursor);
+	else
+		BSON_APPEND_UTF8(&child, "$gte", "");
+	bson_append_document_end(&filter, &child);
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &child);
+	BSON_APPEND_INT32(&child, "_id", 1);
+	BSON_APPEND_INT32(&child, "createdAt", 1);
+	BSON_APPEND_INT32(&child, "updatedAt", 1);
+	bson_append_document_end(&opts, &child);
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &child);
+	BSON_APPEND_INT32(&child, "_id", 1);
+	bson_append_document_end(&opts, &child);
+	BSON_APPEND_INT64(&opts, "limit", (int64_t)arg->limit);
+	BSON_APPEND_INT32(&opts, "batchSize", arg->limit > 1000 ? 1000 : (int32_t)arg->limit);
+
+	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	while (page->n + skipped < arg->limit && mongoc_cursor_next(cursor, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		id = bson_iter_utf8(&it, &len);
+		free(last);
+		if (strlen(id) != len) {
+			/*
+			 * An _id with a NUL byte cannot be a C string, so no file
+			 * name. Every id that starts like it (up to the NUL) sorts
+			 * before that prefix + "\x01": the next page starts there.
+			 */
+			last = malloc(strlen(id) + 2);
+			memcpy(last, id, strlen(id));
+			last[strlen(id)] = '\x01';
+			last[strlen(id) + 1] = '\0';
+			/* an _id with a NUL byte cannot be a C string, so no file name */
+			jfs_log(LOG_DEBUG, "mongodb: skipping an _id with a NUL byte");
+			skipped++;
+			continue;
+		}
+		last = strdup(id);
+		page->entries[page->n].id = strdup(id);
+		page->entries[page->n].created_ms = time_field(doc, "createdAt");
+		page->entries[page->n].updated_ms = time_field(doc, "updatedAt");
+		page->n++;
+	}
+	if (mongoc_cursor_error(cursor, be)) {
+		ret = MONGO_DRIVER_ERROR;
+		free(last);
+		jfs_list_page_release(page);
+	} else if (arg->limit && page->n + skipped == arg->limit && last) {
+		page->next = last;
+	} else {
+		free(last);
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&opts);
+	bson_destroy(&filter);
+	return ret;
+}
+
+static int mongo_list(struct jfs_store *st, const char *cursor, size_t limit,
+		      struct jfs_list_page *page, struct jfs_err *err)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	struct list_arg arg = { .cursor = cursor, .limit = limit ? limit : 1000, .page = page };
+
+	memset(page, 0, sizeof(*page));
+	return mongo_run(ms, "list", cursor ? cursor : "", op_list, &arg, err);
+}
+
+struct load_arg {
+	const char *id;
+	json_t *item;
+};
+
+static int op_load(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+		   bson_error_t *be, struct jfs_err *err)
+{
+	struct load_arg *arg = argp;
+	bson_t doc = BSON_INITIALIZER;
+	int ret;
+
+	ret = find_one(coll, arg->id, NULL, &doc, be);
+	if (ret == -ENOENT)
+		ret = jfs_err_set(err, ENOENT, "no user '%s' in mongodb", arg->id);
+	if (ret)
+		goto out_destroy;
+	arg->item = jfs_bson_to_item(&doc, arg->id, err);
+	if (!arg->item) {
+		jfs_err_prefix(err, "cannot load '%s' from mongodb: ", arg->id);
+		ret = -EIO;
+	}
+out_destroy:
+	bson_destroy(&doc);
+	return ret;
+}
+
+static int mongo_load(struct jfs_store *st, const char *id, json_t **item, struct jfs_err *err)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	struct load_arg arg = { .id = id };
+	int ret;
+
+	ret = mongo_run(ms, "load", id, op_load, &arg, err);
+	if (!ret)
+		*item = arg.item;
+	return ret;
+}
+
+/* ---- update, create, remove ---- */
+
+struct update_arg {
+	const char *id;
+	const struct jfs_patch *patch;
+};
+
+static bool settable_key(const char *key)
+{
+	return strcmp(key, "id") && strcmp(key, "_id");
+}
+
+/* Whether the stored @cur already is what @patch makes of it (a retried write landed). */
+static bool patch_applied(const json_t *cur, const struct jfs_patch *patch)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (patch->set)
+		json_object_foreach(patch->set, key, v)
+			if (settable_key(key) && !jfs_json_equal(json_object_get(cur, key), v))
+				return false;
+	if (patch->unset)
+		for (i = 0; i < json_array_size(patch->unset); i++)
+			if (json_object_get(cur, json_string_value(json_array_get(patch->unset, i))))
+				return false;
+	return true;
+}
+
+static int build_update(const struct jfs_patch *patch, const bson_t *cur, bson_t *update,
+			struct jfs_err *err)
+{
+	bson_iter_t old;
+	bson_t child;
+	const char *key;
+	json_t *v;
+	size_t i;
+	int ret = 0, n = 0;
+
+	if (patch->set && json_object_size(patch->set)) {
+		BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &child);
+		json_object_foreach(patch->set, key, v) {
+			if (!settable_key(key))
+				continue;
+			ret = jfs_bson_append_json(&child, key, v,
+						   bson_iter_init_find(&old, cur, key) ? &old : NULL,
+						   key, err);
+			if (ret)
+				break;
+			n++;
+		}
+		bson_append_document_end(update, &child);
+		if (ret)
+			return ret;
+	}
+	if (patch->unset && json_array_size(patch->unset)) {
+		BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &child);
+		for (i = 0; i < json_array_size(patch->unset); i++) {
+			key = json_string_value(json_array_get(patch->unset, i));
+			if (!key || !settable_key(key))
+				continue;
+			BSON_APPEND_UTF8(&child, key, "");
+			n++;
+		}
+		bson_append_document_end(update, &child);
+	}
+	return n;
+}
+
+static int op_update(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+		     bson_error_t *be, struct jfs_err *err)
+{
+	struct update_arg *arg = argp;
+	const struct jfs_patch *patch = arg->patch;
+	bson_t cur, filter, update, opts, reply, child;
+	bson_iter_t old;
+	json_t *cur_item;
+	int ret, round, n;
+	bool holds;
+
+	for (round = 0; round < MONGO_RACE_RETRIES; round++) {
+		/*
+		 * The stored document first: its BSON types are what the new
+		 * values are written back with, and its cond_key value is
+		 * what the update is conditional on, byte for byte.
+		 */
+		bson_init(&cur);
+		ret = find_one(coll, arg->id, NULL, &cur, be);
+		if (ret) {
+			bson_destroy(&cur);
+			if (ret == -ENOENT)
+				return jfs_err_set(err, ENOENT, "no user '%s' in mongodb", arg->id);
+			return ret;
+		}
+		cur_item = jfs_bson_to_item(&cur, arg->id, err);
+		if (!cur_item) {
+			bson_destroy(&cur);
+			jfs_err_prefix(err, "cannot update '%s' in mongodb: ", arg->id);
+			return -EIO;
+		}
+		holds = jfs_patch_condition_holds(patch, cur_item);
+		if (!holds && attempt > 0 && patch_applied(cur_item, patch))
+			holds = true; /* our earlier try landed before the connection broke */
+		json_decref(cur_item);
+		if (!holds) {
+			bson_destroy(&cur);
+			return jfs_err_set(err, ECANCELED, "'%s' of '%s' changed in mongodb",
+					   patch->cond_key, arg->id);
+		}
+
+		bson_init(&update);
+		n = build_update(patch, &cur, &update, err);
+		if (n <= 0) {
+			bson_destroy(&update);
+			bson_destroy(&cur);
+			return n;
+		}
+		bson_init(&filter);
+		BSON_APPEND_UTF8(&filter, "_id", arg->id);
+		if (patch->cond_key && bson_iter_init_find(&old, &cur, patch->cond_key)) {
+			BSON_APPEND_DOCUMENT_BEGIN(&filter, patch->cond_key, &child);
+			bson_append_iter(&child, "$eq", 3, &old);
+			bson_append_document_end(&filter, &child);
+		} else if (patch->cond_key) {
+			BSON_APPEND_DOCUMENT_BEGIN(&filter, patch->cond_key, &child);
+			BSON_APPEND_BOOL(&child, "$exists", false);
+			bson_append_document_end(&filter, &child);
+		}
+		bson_init(&opts);
+		mongoc_write_concern_append((mongoc_write_concern_t *)mongo_wc(ms), &opts);
+		ret = mongoc_collection_update_one(coll, &filter, &update, &opts, &reply, be)
+			      ? 0
+			      : MONGO_DRIVER_ERROR;
+		if (!ret && reply_count(&reply, "matchedCount") == 0)
+			ret = -ECANCELED; /* changed between our read and write: again */
+		bson_destroy(&reply);
+		bson_destroy(&opts);
+		bson_destroy(&filter);
+		bson_destroy(&update);
+		bson_destroy(&cur);
+		if (ret != -ECANCELED)
+			return ret;
+	}
+	return jfs_err_set(err, ECANCELED, "'%s' keeps changing in mongodb", arg->id);
+}
+
+static int mongo_update(struct jfs_store *st, const char *id, const struct jfs_patch *patch,
+			struct jfs_err *err)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	struct update_arg arg = { .id = id, .patch = patch };
+
+	if (ms->opts.read_only)
+		return jfs_err_set(err, EROFS, "cannot update '%s': read-only", id);
+	return mongo_run(ms, "update", id, op_update, &arg, err);
+}
+
+struct create_arg {
+	const char *id;
+	json_t *item;
+	const bson_t *doc;
+};
+
+static int op_create(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+		     bson_error_t *be, struct jfs_err *err)
+{
+	struct create_arg *arg = argp;
+	bson_t opts = BSON_INITIALIZER, cur = BSON_INITIALIZER;
+	json_t *cur_item;
+	bool retry, ok;
+	int ret;
+
+	mongoc_write_concern_append((mongoc_write_concern_t *)mongo_wc(ms), &opts);
+	ok = mongoc_collection_insert_one(coll, arg->doc, &opts, NULL, be);
+	bson_destroy(&opts);
+	if (ok)
+		return 0;
+	if (mongo_map_error(be, &retry) != -EEXIST)
+		return MONGO_DRIVER_ERROR;
+	ret = jfs_err_set(err, EEXIST, "user '%s' exists in mongodb", arg->id);
+	/* a retried insert may find what our first try stored */
+	if (attempt > 0 && find_one(coll, arg->id, NULL, &cur, be) == 0) {
+		cur_item = jfs_bson_to_item(&cur, arg->id, NULL);
+		if (cur_item && jfs_json_equal(cur_item, arg->item))
+			ret = 0;
+		json_decref(cur_item);
+	}
+	bson_destroy(&cur);
+	return ret;
+}
+
+static int mongo_create(struct jfs_store *st, const char *id, json_t *item, struct jfs_err *err)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	struct create_arg arg = { .id = id };
+	bson_t doc = BSON_INITIALIZER;
+	json_t *copy;
+	int ret;
+
+	if (ms->opts.read_only)
+		return jfs_err_set(err, EROFS, "cannot create '%s': read-only", id);
+	ret = jfs_bson_from_item(item, id, &doc, err);
+	if (ret) {
+		jfs_err_prefix(err, "cannot create '%s' in mongodb: ", id);
+		goto out_destroy;
+	}
+	/* what a load would return, to recognise our own insert after a retry */
+	copy = json_copy(item);
+	json_object_del(copy, "_id");
+	json_object_set_new(copy, "id", json_string(id));
+	arg.item = copy;
+	arg.doc = &doc;
+	ret = mongo_run(ms, "create", id, op_create, &arg, err);
+	json_decref(copy);
+out_destroy:
+	bson_destroy(&doc);
+	return ret;
+}
+
+static int op_remove(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+		     bson_error_t *be, struct jfs_err *err)
+{
+	const char *id = argp;
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, reply;
+	int ret = 0;
+
+	BSON_APPEND_UTF8(&filter, "_id", id);
+	mongoc_write_concern_append((mongoc_write_concern_t *)mongo_wc(ms), &opts);
+	if (!mongoc_collection_delete_one(coll, &filter, &opts, &reply, be))
+		ret = MONGO_DRIVER_ERROR;
+	/* after a lost reply, a missing document is the one our first try deleted */
+	else if (reply_count(&reply, "deletedCount") == 0 && attempt == 0)
+		ret = jfs_err_set(err, ENOENT, "no user '%s' in mongodb", id);
+	bson_destroy(&reply);
+	bson_destroy(&opts);
+	bson_destroy(&filter);
+	return ret;
+}
+
+static int mongo_remove(struct jfs_store *st, const char *id, struct jfs_err *err)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+
+	if (ms->opts.read_only)
+		return jfs_err_set(err, EROFS, "cannot remove '%s': read-only", id);
+	return mongo_run(ms, "remove", id, op_remove, (void *)id, err);
+}
+
+/* Every acknowledged write is as durable as the write concern made it. */
+static int mongo_sync(struct jfs_store *st, struct jfs_err *err)
+{
+	mongo_from_store(st);
+	return 0;
+}
+
+static void mongo_describe(struct jfs_store *st, json_t *out)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	const mongoc_write_concern_t *wc = mongo_wc(ms);
+	int32_t w = mongoc_write_concern_get_w(wc);
+	json_t *wcj;
+
+	json_object_set_new(out, "connectionString", json_string(ms->uri_redacted));
+	json_object_set_new(out, "connectionStringFrom", json_string(ms->uri_source));
+	json_object_set_new(out, "databaseName", json_string(ms->db_name));
+	json_object_set_new(out, "collectionName", json_string(ms->coll_name));
+	if (mongoc_write_concern_get_wtag(wc))
+		wcj = json_string(mongoc_write_concern_get_wtag(wc));
+	else if (w == MONGOC_WRITE_CONCERN_W_MAJORITY)
+		wcj = json_string("majority");
+	else if (w == MONGOC_WRITE_CONCERN_W_DEFAULT)
+		wcj = json_string("server default");
+	else
+		wcj = json_integer(w);
+	json_object_set_new(out, "writeConcern", wcj);
+}
+
+static void mongo_close(struct jfs_store *st)
+{
+	mongo_free(mongo_from_store(st));
+}
+
+const struct jfs_backend_ops jfs_backend_mongodb = {
+	.name = "mongodb",
+	.open = mongo_open,
+	.start = mongo_start,
+	.list = mongo_list,
+	.load = mongo_load,
+	.update = mongo_update,
+	.create = mongo_create,
+	.remove = mongo_remove,
+	.sync = mongo_sync,
+	.changes = NULL,
+	.describe = mongo_describe,
+	.close = mongo_close,
+};

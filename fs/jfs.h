@@ -94,9 +94,12 @@ struct jfs_user {
 	size_t item_cost;       /* estimated bytes */
 	struct jfs_user *lru_prev, *lru_next;
 
-	/* the version served, kept after eviction (see fs/ops.c: seen) */
-	char *seen_updated;     /* updatedAt string last served, or NULL */
-	uint64_t seen_hash[JFS_SUB_HIST0 + 1];
+	/*
+	 * The item whose content was last read through the mount (new ref),
+	 * kept when the cache reloads a newer one: a write is conditional on
+	 * the version its writer read, not on whatever is stored by then.
+	 */
+	json_t *served;
 
 	char *last_error[JFS_SUB_RECORD + 2]; /* per file kind (history items share one) */
 	struct jfs_wbuf *wbufs;

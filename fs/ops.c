@@ -38,6 +38,7 @@ struct jfs_wbuf {
 	fuse_ino_t ino;
 	struct jfs_strbuf data;
 	bool written;          /* written or explicitly truncated; not just opened with O_TRUNC */
+	pid_t writer;          /* the thread that wrote: it alone sees the unflushed bytes */
 	json_t *seen;          /* the item the writer started from (new ref), may be NULL */
 	struct jfs_wbuf *next;
 };
@@ -66,6 +67,23 @@ struct jfs_notify {
 	char *name;
 	struct jfs_notify *next;
 };
+
+/*
+ * The thread id of the request being handled. Without open() there are no
+ * file handles, so this is how a writer is told from other readers.
+ */
+static __thread pid_t req_pid;
+
+static void req_begin(fuse_req_t req)
+{
+	req_pid = fuse_req_ctx(req)->pid;
+}
+
+/* Whether the current request sees the unflushed bytes of @wb. */
+static bool sees_wbuf(const struct jfs_wbuf *wb)
+{
+	return wb && wb->written && wb->writer == req_pid;
+}
 
 #define SCRATCH_BUCKETS 256
 static struct jfs_scratch *scratch_hash[SCRATCH_BUCKETS]; /* guarded by fs->lock */
@@ -343,7 +361,11 @@ static void item_set(struct jfs *fs, struct jfs_user *u, json_t *item)
 	fs->cache_bytes += u->item_cost;
 	lru_touch(fs, u);
 	while (fs->cache_bytes > fs->opts.cache_size && fs->lru_tail && fs->lru_tail != u) {
-		item_drop(fs, fs->lru_tail);
+		struct jfs_user *victim = fs->lru_tail;
+
+		item_drop(fs, victim);
+		json_decref(victim->served);
+		victim->served = NULL;
 		fs->m.evictions++;
 	}
 }
@@ -956,7 +978,7 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 		break;
 	default: {
 		struct jfs_wbuf *wbx = wbuf_find(u, ino);
-		struct jfs_wbuf *wb = wbx && wbx->written ? wbx : NULL;
+		struct jfs_wbuf *wb = sees_wbuf(wbx) ? wbx : NULL;
 		int64_t mtime = user_mtime(fs, u);
 		size_t len = 0;
 		char *buf;
@@ -1157,6 +1179,8 @@ static void jfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_ino_t ino;
 	int rc;
 
+	req_begin(req);
+
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	rc = resolve(fs, parent, name, &ino);
@@ -1221,6 +1245,8 @@ static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct stat st;
 	int rc;
 
+	req_begin(req);
+
 	if (ino == JFS_INO_ROOT) {
 		/* the root's mtime tells the kernel when its cached listing is stale */
 		pthread_mutex_lock(&fs->lock);
@@ -1281,7 +1307,7 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 	if (sub == JFS_SUB_DIR || sub == JFS_SUB_HISTDIR)
 		return -EISDIR;
 	wb = wbuf_find(u, ino);
-	if (wb && wb->written) {
+	if (sees_wbuf(wb)) {
 		/* the writer reads back what it wrote, like on any file */
 		*buf = malloc(wb->data.len + 1);
 		if (!*buf)
@@ -1294,6 +1320,10 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 	if (rc < 0)
 		return rc;
 	*buf = render_file(fs, item, sub, len);
+	if (*buf && u->served != item) {
+		json_decref(u->served);
+		u->served = json_incref(item);
+	}
 	json_decref(item);
 	return *buf ? 0 : -ENOENT;
 }
@@ -1305,6 +1335,8 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = NULL;
 	size_t len = 0;
 	int rc;
+
+	req_begin(req);
 
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
@@ -1385,6 +1417,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	off_t pos = 0;
 	unsigned sub = 0;
 	int rc = 0;
+
+	req_begin(req);
 
 	db.buf = malloc(size);
 	if (!db.buf) {
@@ -1637,6 +1671,8 @@ static int commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *
 			fs->m.writes_noop++;
 		} else {
 			fs->m.writes_ok++;
+			json_decref(u->served);
+			u->served = NULL;
 			old = u->item ? json_incref(u->item) : NULL;
 			if (res.item)
 				item_set(fs, u, json_incref(res.item));
@@ -1705,7 +1741,13 @@ static int wbuf_get(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool emp
 		return -ENOMEM;
 	}
 	wb->ino = ino;
-	wb->seen = item;
+	/* the writer started from what was last read, if the cache moved on since */
+	if (u->served && u->served != item) {
+		wb->seen = json_incref(u->served);
+		json_decref(item);
+	} else {
+		wb->seen = item;
+	}
 	jfs_strbuf_init(&wb->data);
 	if (!empty) {
 		buf = render_file(fs, item, ino_sub(ino), &len);
@@ -1775,8 +1817,10 @@ static void jfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	struct jfs_scratch *sc;
 	struct jfs_user *u;
 	struct jfs_wbuf *wb = NULL;
+	bool notify = false;
 	int rc = 0;
 
+	req_begin(req);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (ino & JFS_INO_SCRATCH_BIT) {
@@ -1819,7 +1863,9 @@ static void jfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	if (rc < 0)
 		goto out_unlock;
 	wb->written = true;
+	wb->writer = req_pid;
 	data = &wb->data;
+	notify = true;
 out_copy:
 	if ((size_t)off > data->len) {
 		size_t old = data->len;
@@ -1832,16 +1878,26 @@ out_copy:
 	memcpy(data->buf + off, buf, size);
 out_unlock:
 	pthread_mutex_unlock(&fs->lock);
-	if (rc < 0)
+	if (rc < 0) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+		return;
+	}
+	fuse_reply_write(req, size);
+	/*
+	 * The kernel copied the bytes into the page cache every reader shares:
+	 * drop them, so other readers keep seeing the stored content until the
+	 * close commits the new one.
+	 */
+	if (notify)
+		notify_queue(fs, ino, NULL);
 }
 
 static void jfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
 	int rc = 0;
+
+	req_begin(req);
 
 	if (ino & JFS_INO_SCRATCH_BIT) {
 		struct jfs_scratch *sc;
@@ -1863,6 +1919,8 @@ static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	struct jfs_err err;
 	uint64_t t0;
 	int rc = 0;
+
+	req_begin(req);
 
 	if (ino & JFS_INO_SCRATCH_BIT) {
 		struct jfs_scratch *sc;
@@ -1902,6 +1960,7 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	bool commit_now = false;
 	int rc = 0;
 
+	req_begin(req);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	sc = (ino & JFS_INO_SCRATCH_BIT) ? scratch_by_ino(ino) : NULL;
@@ -1975,6 +2034,7 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 			if (wb->data.len > old)
 				memset(wb->data.buf + old, 0, wb->data.len - old);
 			wb->written = true;
+			wb->writer = req_pid;
 			/* truncate(2) without open: no close will follow */
 			commit_now = !fi;
 		}
@@ -1992,7 +2052,11 @@ out_attr:
 	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ino_is_user(ino)) {
 		u = user_by_ino(fs, ino);
 		wb = u ? wbuf_find(u, ino) : NULL;
-		if (wb)
+		/*
+		 * open(O_TRUNC) gets the stored size back: the kernel then keeps
+		 * showing the stored content to readers until the close.
+		 */
+		if (sees_wbuf(wb))
 			size_attr(&st, wb->data.len);
 	}
 out_unlock:
@@ -2044,6 +2108,8 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	unsigned dirsub;
 	fuse_ino_t ino;
 	int rc = 0, sub;
+
+	req_begin(req);
 
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
@@ -2230,6 +2296,8 @@ static void jfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_ino_t ino;
 	int rc, sub;
 
+	req_begin(req);
+
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (parent == JFS_INO_S_CONFL) {
@@ -2253,17 +2321,31 @@ static void jfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	rc = resolve(fs, parent, name, &ino);
-	if (rc == 0 && !ino)
-		rc = -ENOENT;
 	sub = element_sub(fs, dirsub, name);
+	if (rc == 0 && !ino) {
+		/*
+		 * rm -r looked the items up before removing 0.json, which moved
+		 * the others down: the item this name stood for is gone already.
+		 */
+		if (sub >= JFS_SUB_HIST0 && fs->opts.allow_delete && !fs->opts.ro) {
+			pthread_mutex_unlock(&fs->lock);
+			fuse_reply_err(req, 0);
+			return;
+		}
+		rc = -ENOENT;
+	}
 	if (rc == 0 && sub == -2)
 		rc = -EISDIR;
 	if (rc == 0) {
 		file_label(u, (unsigned)sub, label, sizeof(label));
-		if (sub == JFS_SUB_RECORD)
-			rc = fs->opts.ro ? -EROFS : -EPERM;
-		else if (!fs->opts.allow_delete || fs->opts.ro)
+		if (!fs->opts.allow_delete || fs->opts.ro) {
 			rc = deny_delete(fs, label);
+		} else if (sub == JFS_SUB_RECORD) {
+			/* it stands for the whole record: rmdir deletes that; rm -r gets there */
+			pthread_mutex_unlock(&fs->lock);
+			fuse_reply_err(req, 0);
+			return;
+		}
 	}
 	if (rc == 0)
 		rc = item_get(fs, u, &seen);
@@ -2279,6 +2361,8 @@ static void jfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&fs->lock);
 	if (rc == 0) {
 		fs->m.removes++;
+		json_decref(u->served);
+		u->served = NULL;
 		old = u->item ? json_incref(u->item) : NULL;
 		if (res.item)
 			item_set(fs, u, json_incref(res.item));
@@ -2327,9 +2411,40 @@ static void jfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			rc = deny_delete(fs, label);
 			goto out_unlock;
 		}
-		rc = item_get(fs, u, &item);
-		if (rc == 0 && jfs_policy_history_count(&fs->policy.cfg, item) > 0)
-			rc = -ENOTEMPTY;
+		/* with allow_delete, removing history/ removes the items it shows */
+		for (;;) {
+			struct jfs_write_result res = { 0 };
+			json_t *prev;
+
+			rc = item_get(fs, u, &item);
+			if (rc < 0 || jfs_policy_history_count(&fs->policy.cfg, item) == 0)
+				break;
+			id = strdup(u->id);
+			if (!id) {
+				rc = -ENOMEM;
+				break;
+			}
+			pthread_mutex_unlock(&fs->lock);
+			jfs_err_clear(&err);
+			rc = jfs_policy_remove_element(&fs->policy, id, item, JFS_EL_HISTORY, 0,
+						       "history/0.json", &res, &err);
+			free(id);
+			pthread_mutex_lock(&fs->lock);
+			if (rc < 0) {
+				write_failed(fs, u, JFS_SUB_HIST0, rc, err.msg);
+				break;
+			}
+			prev = u->item ? json_incref(u->item) : NULL;
+			if (res.item)
+				item_set(fs, u, json_incref(res.item));
+			pthread_mutex_unlock(&fs->lock);
+			invalidate_user(fs, u, prev, res.item);
+			json_decref(prev);
+			jfs_write_result_release(&res);
+			json_decref(item);
+			item = NULL;
+			pthread_mutex_lock(&fs->lock);
+		}
 		json_decref(item);
 		goto out_unlock;
 	}
@@ -2358,6 +2473,8 @@ static void jfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs->m.removes++;
 	old = u->item ? json_incref(u->item) : NULL;
 	item_drop(fs, u);
+	json_decref(u->served);
+	u->served = NULL;
 	u->exists = false;
 	u->gen++;
 	while (u->scratch) {
@@ -2395,6 +2512,8 @@ static void jfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	int ssub, dsub, rc = 0;
 	fuse_ino_t src_ino, dst_ino;
 	char label[PATH_MAX];
+
+	req_begin(req);
 
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
@@ -2490,6 +2609,10 @@ static void jfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 				json_decref(seen);
 				rc = -ENOENT;
 				goto out_unlock;
+			}
+			if (du->served && du->served != seen) {
+				json_decref(seen);
+				seen = json_incref(du->served);
 			}
 			wb = wbuf_find(du, user_ino(du, (unsigned)dsub));
 			if (wb) {
@@ -2887,6 +3010,7 @@ void jfs_fs_release(struct jfs *fs)
 		while (u->wbufs)
 			wbuf_free(u, u->wbufs);
 		json_decref(u->item);
+		json_decref(u->served);
 		for (k = 0; k < sizeof(u->last_error) / sizeof(u->last_error[0]); k++)
 			free(u->last_error[k]);
 		free(u->id);

@@ -1,0 +1,738 @@
+/*
+ * BSON <-> JSON for the MongoDb backend.
+ *
+ * Reading, a stored value becomes what JavaScript would see; where JSON has
+ * no word for a BSON type, MongoDB Extended JSON v2 (relaxed) stands in.
+ * Writing, the edited item goes back through the same table, and every
+ * value the edit did not change is written back byte for byte.
+ *
+ *   stored BSON              shown as JSON                      written back as
+ *   -----------------------  ---------------------------------  ------------------------------
+ *   double (finite)          1.5, 1 (JS number)                 double
+ *   double NaN, +-Infinity   {"$numberDouble": "NaN"}, ...      double
+ *   double -0.0              0 (JSON.stringify(-0) is "0")      double -0.0 while unchanged
+ *   int32                    7 (JS number)                      int32
+ *   int64 |v| <= 2^53        7 (JS number)                      int64
+ *   int64 |v| >  2^53        {"$numberLong": "9007199254740993"} int64
+ *   Decimal128               {"$numberDecimal": "1.10"}          Decimal128
+ *   string, bool, null       the same                           the same
+ *   document / array         object / array, keys in order      document / array
+ *   ObjectId                 {"$oid": "<24 hex>"}                ObjectId
+ *   date 1970..9999          {"$date": "2026-11-20T10:02:11.482Z"} date
+ *   other dates              {"$date": {"$numberLong": "-1000"}} date
+ *   binary                   {"$binary": {"base64": "...", "subType": "00"}}  binary
+ *   timestamp, regex, code,  canonical Extended JSON            the same type
+ *   symbol, minKey, maxKey,  ({"$timestamp": {"t":1,"i":2}},
+ *   undefined, dbPointer      {"$regularExpression": {...}}, ...)
+ *
+ * Numbers the edit changed or added take the type the old value at the same
+ * path had: a double stays double (1.0 + 1 is stored as 2.0), an int64
+ * stays int64 while integral, an int32 stays int32 while it is an integer
+ * that fits, a Decimal128 stays Decimal128 (from the number's shortest
+ * text). A number with no old number at its path is stored as the Node
+ * driver stores a JS number (js-bson's serializeNumber): an integer that
+ * fits int32 as int32, anything else as double — except -0, which stays a
+ * double -0.0 (js-bson 4.x writes int32 0).
+ *
+ * "Unchanged" compares values as JavaScript sees them (1 == 1.0, key order
+ * does not matter), so an unchanged subtree keeps its stored BSON exactly,
+ * key order and types included. An object that is exactly an Extended JSON
+ * wrapper ({"$oid": ...}, {"$date": ...}, ...) is written as that type; a
+ * user object of that exact shape cannot be stored as a plain object.
+ * Objects with other "$" keys are plain documents.
+ */
+#include "backends/mongodb_bson.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/isotime.h"
+#include "common/json.h"
+#include "common/strbuf.h"
+
+#define JFS_SAFE_INT 9007199254740992LL /* 2^53: larger int64 lose digits as doubles */
+#define JFS_DATE_ISO_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+#define JFS_INDEX_MIN 16 /* old documents with more keys get a hash index */
+
+static json_t *wrap_new(const char *key, json_t *v)
+{
+	json_t *o = json_object();
+
+	if (!o || !v || json_object_set_new(o, key, v)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Values JSON cannot say, through libbson's canonical Extended JSON. */
+static json_t *odd_to_json(const bson_iter_t *it, struct jfs_err *err)
+{
+	bson_t tmp = BSON_INITIALIZER;
+	json_t *doc = NULL, *v = NULL;
+	char *s;
+	size_t len;
+
+	if (!bson_append_iter(&tmp, "v", 1, it))
+		goto out_destroy;
+	s = bson_as_canonical_extended_json(&tmp, &len);
+	if (!s)
+		goto out_destroy;
+	if (jfs_json_parse(s, len, &doc, err) == 0) {
+		v = json_object_get(doc, "v");
+		json_incref(v);
+		json_decref(doc);
+	}
+	bson_free(s);
+out_destroy:
+	bson_destroy(&tmp);
+	if (!v && err && !err->code)
+		jfs_err_set(err, EIO, "cannot render bson type 0x%02x as json",
+			    (unsigned)bson_iter_type(it));
+	return v;
+}
+
+static json_t *doc_to_json(const bson_iter_t *parent, bool array, struct jfs_err *err)
+{
+	bson_iter_t child;
+	json_t *out, *v;
+
+	out = array ? json_array() : json_object();
+	if (!out || !bson_iter_recurse(parent, &child))
+		goto out_fail;
+	while (bson_iter_next(&child)) {
+		v = jfs_bson_value_to_json(&child, err);
+		if (!v)
+			goto out_fail;
+		if (array ? json_array_append_new(out, v)
+			  : json_object_set_new(out, bson_iter_key(&child), v)) {
+			jfs_err_set(err, EIO, "key '%s' is not utf-8", bson_iter_key(&child));
+			goto out_fail;
+		}
+	}
+	return out;
+out_fail:
+	json_decref(out);
+	if (err && !err->code)
+		jfs_err_set(err, EIO, "cannot read a stored document");
+	return NULL;
+}
+
+json_t *jfs_bson_value_to_json(const bson_iter_t *it, struct jfs_err *err)
+{
+	char buf[BSON_DECIMAL128_STRING > 64 ? BSON_DECIMAL128_STRING : 64];
+	const char *s;
+	uint32_t len;
+	int64_t i64;
+	double d;
+	bson_oid_t oid;
+	bson_decimal128_t dec;
+	json_t *v;
+
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_DOUBLE:
+		d = bson_iter_double(it);
+		if (isfinite(d))
+			return json_real(d);
+		return wrap_new("$numberDouble",
+				json_string(isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity"));
+	case BSON_TYPE_INT32:
+		return json_real(bson_iter_int32(it));
+	case BSON_TYPE_INT64:
+		i64 = bson_iter_int64(it);
+		if (i64 >= -JFS_SAFE_INT && i64 <= JFS_SAFE_INT)
+			return json_real((double)i64);
+		snprintf(buf, sizeof(buf), "%" PRId64, i64);
+		return wrap_new("$numberLong", json_string(buf));
+	case BSON_TYPE_DECIMAL128:
+		bson_iter_decimal128(it, &dec);
+		bson_decimal128_to_string(&dec, buf);
+		return wrap_new("$numberDecimal", json_string(buf));
+	case BSON_TYPE_UTF8:
+		s = bson_iter_utf8(it, &len);
+		v = json_stringn(s, len);
+		if (!v)
+			jfs_err_set(err, EIO, "value of '%s' is not utf-8", bson_iter_key(it));
+		return v;
+	case BSON_TYPE_BOOL:
+		return json_boolean(bson_iter_bool(it));
+	case BSON_TYPE_NULL:
+		return json_null();
+	case BSON_TYPE_DOCUMENT:
+		return doc_to_json(it, false, err);
+	case BSON_TYPE_ARRAY:
+		return doc_to_json(it, true, err);
+	case BSON_TYPE_OID:
+		bson_oid_copy(bson_iter_oid(it), &oid);
+		bson_oid_to_string(&oid, buf);
+		return wrap_new("$oid", json_string(buf));
+	case BSON_TYPE_DATE_TIME:
+		i64 = bson_iter_date_time(it);
+		if (i64 >= 0 && i64 <= JFS_DATE_ISO_MAX) {
+			jfs_iso_format(i64, buf);
+			return wrap_new("$date", json_string(buf));
+		}
+		snprintf(buf, sizeof(buf), "%" PRId64, i64);
+		return wrap_new("$date", wrap_new("$numberLong", json_string(buf)));
+	default:
+		return odd_to_json(it, err);
+	}
+}
+
+json_t *jfs_bson_to_item(const bson_t *doc, const char *id, struct jfs_err *err)
+{
+	bson_iter_t it;
+	json_t *item, *v;
+	const char *key;
+	uint32_t len;
+
+	item = json_object();
+	if (!item)
+		return NULL;
+	if (id) {
+		json_object_set_new(item, "id", json_string(id));
+	} else if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+		key = bson_iter_utf8(&it, &len);
+		v = json_stringn(key, len);
+		if (!v) {
+			jfs_err_set(err, EIO, "stored _id is not utf-8");
+			goto out_decref;
+		}
+		json_object_set_new(item, "id", v);
+	}
+	if (!bson_iter_init(&it, doc)) {
+		jfs_err_set(err, EIO, "stored document is corrupt");
+		goto out_decref;
+	}
+	while (bson_iter_next(&it)) {
+		key = bson_iter_key(&it);
+		if (!strcmp(key, "_id") || !strcmp(key, "id"))
+			continue;
+		v = jfs_bson_value_to_json(&it, err);
+		if (!v)
+			goto out_decref;
+		if (json_object_set_new(item, key, v)) {
+			jfs_err_set(err, EIO, "key '%s' is not utf-8", key);
+			goto out_decref;
+		}
+	}
+	return item;
+out_decref:
+	json_decref(item);
+	return NULL;
+}
+
+/* ---- JSON -> BSON ---- */
+
+static bool is_integral(double d)
+{
+	/* doubles of 2^53 and beyond are all integers */
+	if (!isfinite(d))
+		return false;
+	return d <= -9007199254740992.0 || d >= 9007199254740992.0 || d == (double)(int64_t)d;
+}
+
+static bool fits_int32(double d)
+{
+	return is_integral(d) && d >= INT32_MIN && d <= INT32_MAX && !(d == 0 && signbit(d));
+}
+
+/* Whether the number @d equals the stored number at @old (JS semantics). */
+static bool old_number_equals(const bson_iter_t *old, double d, bool *known)
+{
+	int64_t i;
+
+	*known = true;
+	switch (bson_iter_type(old)) {
+	case BSON_TYPE_DOUBLE:
+		return bson_iter_double(old) == d;
+	case BSON_TYPE_INT32:
+		return (double)bson_iter_int32(old) == d;
+	case BSON_TYPE_INT64:
+		i = bson_iter_int64(old);
+		return i >= -JFS_SAFE_INT && i <= JFS_SAFE_INT && (double)i == d;
+	default:
+		*known = false;
+		return false;
+	}
+}
+
+/* Whether @v equals what is stored at @old, as JavaScript sees values. */
+static bool old_equals(const bson_iter_t *old, const json_t *v)
+{
+	const char *s;
+	uint32_t len;
+	json_t *oj;
+	bool eq, known;
+
+	switch (json_typeof(v)) {
+	case JSON_INTEGER:
+	case JSON_REAL:
+		eq = old_number_equals(old, jfs_json_number_value(v), &known);
+		if (known)
+			return eq;
+		return false;
+	case JSON_STRING:
+		if (!BSON_ITER_HOLDS_UTF8(old))
+			return false;
+		s = bson_iter_utf8(old, &len);
+		return len == json_string_length(v) && !memcmp(s, json_string_value(v), len);
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return BSON_ITER_HOLDS_BOOL(old) && bson_iter_bool(old) == json_is_true(v);
+	case JSON_NULL:
+		return BSON_ITER_HOLDS_NULL(old);
+	default:
+		break;
+	}
+	oj = jfs_bson_value_to_json(old, NULL);
+	if (!oj)
+		return false;
+	eq = jfs_json_equal(oj, v);
+	json_decref(oj);
+	return eq;
+}
+
+static int append_number(bson_t *b, const char *key, const json_t *v, const bson_iter_t *old)
+{
+	bson_type_t ot = old ? bson_iter_type(old) : BSON_TYPE_EOD;
+	char text[32];
+	bson_decimal128_t dec;
+	double d;
+
+	if (json_is_integer(v)) {
+		/* made by C code, exact: never round it through a double */
+		json_int_t i = json_integer_value(v);
+
+		if (ot == BSON_TYPE_DOUBLE)
+			return bson_append_double(b, key, -1, (double)i) ? 0 : -EINVAL;
+		if (ot != BSON_TYPE_INT64 && i >= INT32_MIN && i <= INT32_MAX)
+			return bson_append_int32(b, key, -1, (int32_t)i) ? 0 : -EINVAL;
+		return bson_append_int64(b, key, -1, i) ? 0 : -EINVAL;
+	}
+	d = json_real_value(v);
+	switch (ot) {
+	case BSON_TYPE_DOUBLE:
+		return bson_append_double(b, key, -1, d) ? 0 : -EINVAL;
+	case BSON_TYPE_INT64:
+		if (is_integral(d) && fabs(d) < 9223372036854775808.0)
+			return bson_append_int64(b, key, -1, (int64_t)d) ? 0 : -EINVAL;
+		break;
+	case BSON_TYPE_DECIMAL128:
+		jfs_json_format_number(d, text);
+		if (bson_decimal128_from_string(text, &dec))
+			return bson_append_decimal128(b, key, -1, &dec) ? 0 : -EINVAL;
+		break;
+	default:
+		break;
+	}
+	if (fits_int32(d))
+		return bson_append_int32(b, key, -1, (int32_t)d) ? 0 : -EINVAL;
+	return bson_append_double(b, key, -1, d) ? 0 : -EINVAL;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* The wrapper's first key, when @v is a one- or two-key object of "$" keys. */
+static const char *wrapper_key(const json_t *v)
+{
+	void *iter = json_object_iter((json_t *)v);
+	const char *k;
+
+	if (json_object_size(v) < 1 || json_object_size(v) > 2)
+		return NULL;
+	for (; iter; iter = json_object_iter_next((json_t *)v, iter)) {
+		k = json_object_iter_key(iter);
+		if (k[0] != '$')
+			return NULL;
+	}
+	return json_object_iter_key(json_object_iter((json_t *)v));
+}
+
+static bool is_odd_wrapper(const char *k)
+{
+	static const char *const names[] = {
+		"$binary", "$type", "$uuid", "$timestamp", "$regularExpression", "$regex",
+		"$options", "$minKey", "$maxKey", "$undefined", "$symbol", "$code", "$scope",
+		"$dbPointer",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(k, names[i]))
+			return true;
+	return false;
+}
+
+/* Wrappers libbson parses (binary, timestamp, regex, code, ...). 1: not one. */
+static int append_odd(bson_t *b, const char *key, const json_t *v, const char *path,
+		      struct jfs_err *err)
+{
+	struct jfs_strbuf sb;
+	bson_error_t berr;
+	bson_t tmp;
+	bson_iter_t it;
+	int ret = 1;
+
+	jfs_strbuf_init(&sb);
+	jfs_strbuf_addstr(&sb, "{\"v\":");
+	jfs_json_dump(v, &sb, 0, 0);
+	jfs_strbuf_addch(&sb, '}');
+	if (!bson_init_from_json(&tmp, sb.buf, (ssize_t)sb.len, &berr)) {
+		ret = jfs_err_set(err, EINVAL, "invalid extended json at '%s': %s", path,
+				  berr.message);
+		goto out_release;
+	}
+	if (bson_iter_init_find(&it, &tmp, "v") && !BSON_ITER_HOLDS_DOCUMENT(&it))
+		ret = bson_append_iter(b, key, -1, &it) ? 0 : -EINVAL;
+	bson_destroy(&tmp);
+out_release:
+	jfs_strbuf_release(&sb);
+	return ret;
+}
+
+/* Append @v when it is an Extended JSON wrapper: 0, -EINVAL, or 1 when it is not one. */
+static int append_wrapper(bson_t *b, const char *key, const json_t *v, const char *path,
+			  struct jfs_err *err)
+{
+	const char *wk = wrapper_key(v), *s;
+	json_t *w;
+	bson_oid_t oid;
+	bson_decimal128_t dec;
+	int64_t i64;
+	double d;
+	char *end;
+	bool one = json_object_size(v) == 1;
+
+	if (!wk)
+		return 1;
+	w = json_object_get(v, wk);
+	s = json_string_value(w);
+	if (one && !strcmp(wk, "$oid")) {
+		if (!s || strlen(s) != 24 || !bson_oid_is_valid(s, 24))
+			goto out_invalid;
+		bson_oid_init_from_string(&oid, s);
+		return bson_append_oid(b, key, -1, &oid) ? 0 : -EINVAL;
+	}
+	if (one && !strcmp(wk, "$date")) {
+		if (s) {
+			if (!jfs_iso_parse(s, &i64))
+				goto out_invalid;
+		} else if (json_is_object(w) && json_object_size(w) == 1) {
+			if (!parse_i64(json_string_value(json_object_get(w, "$numberLong")), &i64))
+				goto out_invalid;
+		} else if (json_is_number(w) && is_integral(jfs_json_number_value(w))) {
+			i64 = (int64_t)jfs_json_number_value(w);
+		} else {
+			goto out_invalid;
+		}
+		return bson_append_date_time(b, key, -1, i64) ? 0 : -EINVAL;
+	}
+	if (one && !strcmp(wk, "$numberLong")) {
+		if (!parse_i64(s, &i64))
+			goto out_invalid;
+		return bson_append_int64(b, key, -1, i64) ? 0 : -EINVAL;
+	}
+	if (one && !strcmp(wk, "$numberInt")) {
+		if (!parse_i64(s, &i64) || i64 < INT32_MIN || i64 > INT32_MAX)
+			goto out_invalid;
+		return bson_append_int32(b, key, -1, (int32_t)i64) ? 0 : -EINVAL;
+	}
+	if (one && !strcmp(wk, "$numberDouble")) {
+		if (!s || !*s)
+			goto out_invalid;
+		if (!strcmp(s, "NaN")) {
+			d = NAN;
+		} else if (!strcmp(s, "Infinity")) {
+			d = INFINITY;
+		} else if (!strcmp(s, "-Infinity")) {
+			d = -INFINITY;
+		} else {
+			errno = 0;
+			d = strtod(s, &end);
+			if (errno || *end || !isfinite(d))
+				goto out_invalid;
+		}
+		return bson_append_double(b, key, -1, d) ? 0 : -EINVAL;
+	}
+	if (one && !strcmp(wk, "$numberDecimal")) {
+		if (!s || !bson_decimal128_from_string(s, &dec))
+			goto out_invalid;
+		return bson_append_decimal128(b, key, -1, &dec) ? 0 : -EINVAL;
+	}
+	if (is_odd_wrapper(wk))
+		return append_odd(b, key, v, path, err);
+	if (!strncmp(wk, "$number", 7) || !strcmp(wk, "$oid") || !strcmp(wk, "$date"))
+		goto out_invalid;
+	return 1;
+out_invalid:
+	return jfs_err_set(err, EINVAL, "invalid extended json '%s' at '%s'", wk, path);
+}
+
+/* An index of an old document's keys, so wide objects cost O(n) to match. */
+/*
+ * bson_iter_t's 128-byte alignment is on the typedef, not the struct:
+ * sizeof is 80, so a plain array of them is misaligned. Pad each one.
+ */
+struct old_slot {
+	bson_iter_t it;
+};
+
+struct old_index {
+	struct old_slot *iters;
+	json_t *pos; /* key -> json_integer(index) */
+	size_t n;
+};
+
+static void old_index_build(struct old_index *ix, const bson_iter_t *old_doc)
+{
+	bson_iter_t it;
+	size_t count = 0;
+
+	memset(ix, 0, sizeof(*ix));
+	if (!bson_iter_recurse(old_doc, &it))
+		return;
+	while (bson_iter_next(&it))
+		count++;
+	if (!count || posix_memalign((void **)&ix->iters, BSON_ALIGNOF(struct old_slot),
+				     count * sizeof(*ix->iters)))
+		return;
+	ix->pos = json_object();
+	bson_iter_recurse(old_doc, &it);
+	while (ix->n < count && bson_iter_next(&it)) {
+		ix->iters[ix->n].it = it;
+		/* the first of duplicate keys wins, as bson_iter_find would */
+		if (!json_object_get(ix->pos, bson_iter_key(&it)))
+			json_object_set_new(ix->pos, bson_iter_key(&it), json_integer((json_int_t)ix->n));
+		ix->n++;
+	}
+}
+
+static void old_index_release(struct old_index *ix)
+{
+	free(ix->iters);
+	json_decref(ix->pos);
+}
+
+static const bson_iter_t *old_index_find(const struct old_index *ix, const char *key)
+{
+	json_t *p = json_object_get(ix->pos, key);
+
+	return p ? &ix->iters[json_integer_value(p)].it : NULL;
+}
+
+static int append_value(bson_t *b, const char *key, const json_t *v, const bson_iter_t *old,
+			struct jfs_strbuf *path, struct jfs_err *err);
+
+static int append_object(bson_t *b, const char *key, const json_t *v, const bson_iter_t *old,
+			 struct jfs_strbuf *path, struct jfs_err *err)
+{
+	bool have_old = old && BSON_ITER_HOLDS_DOCUMENT(old);
+	struct old_index ix = { 0 };
+	bson_iter_t found;
+	const bson_iter_t *oc;
+	const char *k;
+	json_t *cv;
+	bson_t child;
+	size_t plen = path->len;
+	int ret = 0;
+
+	if (have_old && json_object_size(v) > JFS_INDEX_MIN)
+		old_index_build(&ix, old);
+	if (!bson_append_document_begin(b, key, -1, &child))
+		return jfs_err_set(err, EINVAL, "cannot store '%s': document too large", path->buf);
+	json_object_foreach((json_t *)v, k, cv) {
+		oc = NULL;
+		if (ix.pos) {
+			oc = old_index_find(&ix, k);
+		} else if (have_old && bson_iter_recurse(old, &found) &&
+			   bson_iter_find(&found, k)) {
+			oc = &found;
+		}
+		jfs_strbuf_addf(path, ".%s", k);
+		ret = append_value(&child, k, cv, oc, path, err);
+		jfs_strbuf_setlen(path, plen);
+		if (ret)
+			break;
+	}
+	if (!bson_append_document_end(b, &child) && !ret)
+		ret = jfs_err_set(err, EINVAL, "cannot store '%s': document too large", path->buf);
+	old_index_release(&ix);
+	return ret;
+}
+
+static int append_array(bson_t *b, const char *key, const json_t *v, const bson_iter_t *old,
+			struct jfs_strbuf *path, struct jfs_err *err)
+{
+	bson_iter_t oit;
+	bool have_old = old && BSON_ITER_HOLDS_ARRAY(old) && bson_iter_recurse(old, &oit);
+	char kbuf[16];
+	const char *k;
+	size_t i, plen = path->len;
+	bson_t child;
+	int ret = 0;
+
+	if (!bson_append_array_begin(b, key, -1, &child))
+		return jfs_err_set(err, EINVAL, "cannot store '%s': document too large", path->buf);
+	for (i = 0; i < json_array_size(v); i++) {
+		if (have_old)
+			have_old = bson_iter_next(&oit);
+		bson_uint32_to_string((uint32_t)i, &k, kbuf, sizeof(kbuf));
+		jfs_strbuf_addf(path, "[%zu]", i);
+		ret = append_value(&child, k, json_array_get(v, i), have_old ? &oit : NULL, path,
+				   err);
+		jfs_strbuf_setlen(path, plen);
+		if (ret)
+			break;
+	}
+	if (!bson_append_array_end(b, &child) && !ret)
+		ret = jfs_err_set(err, EINVAL, "cannot store '%s': document too large", path->buf);
+	return ret;
+}
+
+static int append_value(bson_t *b, const char *key, const json_t *v, const bson_iter_t *old,
+			struct jfs_strbuf *path, struct jfs_err *err)
+{
+	int ret;
+
+	if (old && old_equals(old, v))
+		return bson_append_iter(b, key, -1, old) ? 0 : -EINVAL;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		ret = append_wrapper(b, key, v, path->buf, err);
+		if (ret <= 0)
+			return ret;
+		return append_object(b, key, v, old, path, err);
+	case JSON_ARRAY:
+		return append_array(b, key, v, old, path, err);
+	case JSON_STRING:
+		ret = bson_append_utf8(b, key, -1, json_string_value(v), (int)json_string_length(v));
+		break;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		ret = append_number(b, key, v, old) == 0;
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		ret = bson_append_bool(b, key, -1, json_is_true(v));
+		break;
+	default:
+		ret = bson_append_null(b, key, -1);
+		break;
+	}
+	if (!ret)
+		return jfs_err_set(err, EINVAL, "cannot store '%s': document too large", path->buf);
+	return 0;
+}
+
+int jfs_bson_append_json(bson_t *b, const char *key, const json_t *v, const bson_iter_t *old,
+			 const char *path, struct jfs_err *err)
+{
+	struct jfs_strbuf sb;
+	int ret;
+
+	jfs_strbuf_init(&sb);
+	jfs_strbuf_addstr(&sb, path ? path : key);
+	ret = append_value(b, key, v, old, &sb, err);
+	jfs_strbuf_release(&sb);
+	return ret;
+}
+
+int jfs_bson_from_item(const json_t *item, const char *id, bson_t *out, struct jfs_err *err)
+{
+	const char *key;
+	json_t *v;
+	int ret;
+
+	if (!json_is_object(item))
+		return jfs_err_set(err, EINVAL, "item of '%s' is not an object", id);
+	if (!bson_append_utf8(out, "_id", 3, id, -1))
+		return jfs_err_set(err, EINVAL, "cannot store id '%s'", id);
+	json_object_foreach((json_t *)item, key, v) {
+		if (!strcmp(key, "id") || !strcmp(key, "_id"))
+			continue;
+		ret = jfs_bson_append_json(out, key, v, NULL, key, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- connection strings ---- */
+
+static bool secret_option(const char *name, size_t len)
+{
+	static const char *const secrets[] = {
+		"tlscertificatekeyfilepassword",
+		"sslclientcertificatekeypassword",
+		"authmechanismproperties",
+		"password",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (strlen(secrets[i]) == len && !strncasecmp(name, secrets[i], len))
+			return true;
+	return false;
+}
+
+char *jfs_mongo_redact_uri(const char *uri)
+{
+	struct jfs_strbuf sb;
+	const char *p, *auth, *at = NULL, *colon, *end, *q, *eq, *amp;
+
+	jfs_strbuf_init(&sb);
+	p = strstr(uri, "://");
+	auth = p ? p + 3 : uri;
+	/* user info ends at the last '@' before the path or the options */
+	end = auth + strcspn(auth, "/?");
+	for (q = auth; q < end; q++)
+		if (*q == '@')
+			at = q;
+	p = uri;
+	if (at) {
+		colon = memchr(auth, ':', (size_t)(at - auth));
+		if (colon) {
+			jfs_strbuf_add(&sb, uri, (size_t)(colon + 1 - uri));
+			jfs_strbuf_addstr(&sb, "***");
+			p = at;
+		}
+	}
+	q = strchr(end, '?');
+	if (!q) {
+		jfs_strbuf_addstr(&sb, p);
+		return jfs_strbuf_detach(&sb, NULL);
+	}
+	jfs_strbuf_add(&sb, p, (size_t)(q + 1 - p));
+	for (p = q + 1; *p; p = amp) {
+		amp = p + strcspn(p, "&;");
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq && secret_option(p, (size_t)(eq - p))) {
+			jfs_strbuf_add(&sb, p, (size_t)(eq + 1 - p));
+			jfs_strbuf_addstr(&sb, "***");
+		} else {
+			jfs_strbuf_add(&sb, p, (size_t)(amp - p));
+		}
+		if (*amp)
+			jfs_strbuf_addch(&sb, *amp++);
+	}
+	return jfs_strbuf_detach(&sb, NULL);
+}

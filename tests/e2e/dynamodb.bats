@@ -1,0 +1,356 @@
+#!/usr/bin/env bats
+# DynamoDb only (DESIGN sections 1, 2a, 5, 7): what awscli, an independent
+# client, sees of the mount's writes and the mount of awscli's; faults of
+# the server (stopped, slow, throttling, refusing the credentials) and
+# conflicts made behind the mount's back.
+
+load common
+
+setup_file() {
+	[[ "$JOVOFS_TEST_BACKEND" == dynamodb ]] || return 0
+	jfs_setup_file
+}
+
+teardown_file() {
+	[[ "$JOVOFS_TEST_BACKEND" == dynamodb ]] || return 0
+	jfs_teardown_file
+}
+
+setup() {
+	require_backend dynamodb
+	JFS_PROXY_PID=
+	jfs_setup
+}
+
+teardown() {
+	local rc=0
+	jfs_teardown || rc=1
+	ddb_proxy_stop
+	# a test that stopped the server leaves it running for the next one
+	if [[ -z "${JOVOFS_TEST_DYNAMODB_ENDPOINT:-}" ]] && ! ddb_answers; then
+		ddb_dynalite_start "$JFS_DDB_PORT" "$JFS_DDB_DATA" "$JFS_DDB_LOG"
+	fi
+	return $rc
+}
+
+# --- helpers ------------------------------------------------------------
+
+# Start the fault proxy in front of the server; the mount's config then
+# points at it. Mode: see ddb_proxy.py (written to $JFS_PROXY_MODE).
+ddb_proxy_start() {
+	local upstream="${JFS_DDB_ENDPOINT##*:}" i
+	JFS_PROXY_MODE="$BATS_TEST_TMPDIR/proxy.mode"
+	echo pass >"$JFS_PROXY_MODE"
+	rm -f "$BATS_TEST_TMPDIR/proxy.port"
+	python3 "$JFS_E2E_DIR/ddb_proxy.py" "$upstream" "$JFS_PROXY_MODE" \
+		"$BATS_TEST_TMPDIR/proxy.port" 3>&- &
+	JFS_PROXY_PID=$!
+	for i in $(seq 100); do
+		[[ -s "$BATS_TEST_TMPDIR/proxy.port" ]] && break
+		sleep 0.05
+	done
+	JFS_PROXY_ENDPOINT="http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/proxy.port")"
+}
+
+ddb_proxy_stop() {
+	if [[ -n "${JFS_PROXY_PID:-}" ]]; then
+		kill "$JFS_PROXY_PID" 2>/dev/null || true
+		wait "$JFS_PROXY_PID" 2>/dev/null || true
+		JFS_PROXY_PID=
+	fi
+}
+
+# make_config with the endpoint replaced (the proxy's)
+make_config_endpoint() {
+	make_config "${2:-}"
+	jq --arg e "$1" '.dynamodb.libraryConfig.dynamoDbClient.endpoint = $e' "$JFS_CONFIG" \
+		>"$JFS_CONFIG.new"
+	mv "$JFS_CONFIG.new" "$JFS_CONFIG"
+}
+
+put_raw() {
+	ddb_aws dynamodb put-item --table-name "$JFS_DDB_TABLE" --item "$1"
+}
+
+raw_field() {
+	ddb_get_raw "$1" | jq -c "$2"
+}
+
+# --- the backend's own test interface ----------------------------------
+
+@test "dynamodb: seed, get and ids of the test interface agree with awscli" {
+	seed_json "[$(item a '{"n":0.1,"s":""}'),$(item 'b/c' '{}')]"
+	[ "$(backend_ids | sort | tr '\n' ' ')" = "a b/c " ]
+	[ "$(stored_field a .user.data)" = '{"n":0.1,"s":""}' ]
+	[ "$(stored_field a .id)" = '"a"' ]
+	[ "$(raw_field a '.Item.userId')" = '{"S":"a"}' ]
+	[ "$(raw_field a '.Item.user.M.data.M.n')" = '{"N":"0.1"}' ]
+	[ "$(raw_field a '.Item | has("id")')" = false ]
+	not backend_get nobody
+}
+
+# --- awscli <-> mount ---------------------------------------------------
+
+@test "dynamodb: awscli reads back what the mount wrote, marshalled as Jovo does" {
+	seed_json "[$(item u1 '{"a":1}')]"
+	make_config "$ALL_ON"
+	mount_jfs
+	echo '{"data":{"n":0.1,"big":12345678901234567000,"e":"","m":{},"l":[null,true,"x"]}}' \
+		>"$JFS_MNT/u1/user.json"
+	echo '{"id":"s-9","data":{"step":2},"state":[]}' >"$JFS_MNT/u1/session.json"
+	mkdir "$JFS_MNT/new user"
+	# no umount: DynamoDb stores at close()
+	[ "$(raw_field u1 '.Item.user.M.data.M.n')" = '{"N":"0.1"}' ]
+	[ "$(raw_field u1 '.Item.user.M.data.M.e')" = '{"S":""}' ]
+	[ "$(raw_field u1 '.Item.user.M.data.M.m')" = '{"M":{}}' ]
+	[ "$(raw_field u1 '.Item.user.M.data.M.l')" = '{"L":[{"NULL":true},{"BOOL":true},{"S":"x"}]}' ]
+	[ "$(raw_field u1 '.Item.session.M.id')" = '{"S":"s-9"}' ]
+	[ "$(raw_field u1 '.Item.session.M.state')" = '{"L":[]}' ]
+	[ "$(raw_field u1 '.Item | has("id")')" = false ]
+	[ "$(raw_field 'new user' '.Item.userId')" = '{"S":"new user"}' ]
+	[ "$(raw_field 'new user' '.Item.user')" = '{"M":{"data":{"M":{}}}}' ]
+	# the number JavaScript prints as 12345678901234567000 reads the same
+	[ "$(stored_field u1 .user.data.big)" = 12345678901234567000 ]
+	assert_updated_since u1 "$(($(iso_now_ms) - 60000))"
+}
+
+@test "dynamodb: items awscli writes show in the mount, sets as arrays" {
+	put_raw '{"userId":{"S":"w1"},"user":{"M":{"data":{"M":{
+		"ss":{"SS":["b","a"]},"ns":{"NS":["1.5","2"]},"nul":{"NULL":true},"t":{"BOOL":true},
+		"e":{"S":""},"m":{"M":{}},"deep":{"L":[{"M":{"x":{"L":[{"N":"-0"}]}}}]}}}}},
+		"createdAt":{"S":"2026-01-01T00:00:00.000Z"},"updatedAt":{"S":"2026-01-02T00:00:00.000Z"}}'
+	mount_jfs
+	ls "$JFS_MNT" | grep -qx w1
+	[ "$(jq -c '.data.ss | sort' "$JFS_MNT/w1/user.json")" = '["a","b"]' ]
+	[ "$(jq -c '.data.ns | sort' "$JFS_MNT/w1/user.json")" = '[1.5,2]' ]
+	[ "$(jq -c '.data | [.nul, .t, .e, .m, .deep]' "$JFS_MNT/w1/user.json")" = '[null,true,"",{},[{"x":[0]}]]' ]
+	[ "$(cat "$JFS_MNT/w1/updatedAt")" = 2026-01-02T00:00:00.000Z ]
+	# a later awscli write shows within the cache time
+	put_raw '{"userId":{"S":"w2"},"user":{"M":{"data":{"M":{}}}}}'
+	sleep 2
+	ls "$JFS_MNT" | grep -qx w2
+}
+
+@test "dynamodb: 38-digit numbers and sets stored by others survive an edit next to them" {
+	put_raw '{"userId":{"S":"big"},"user":{"M":{"data":{"M":{
+		"big":{"N":"12345678901234567890123456789012345678"},"tiny":{"N":"0.000000000000000000000000000001"},
+		"ns":{"NS":["99999999999999999999999999999999999999"]},"x":{"N":"1"}}}}},
+		"custom":{"N":"98765432109876543210987654321098765432"},
+		"createdAt":{"S":"2026-01-01T00:00:00.000Z"},"updatedAt":{"S":"2026-01-02T00:00:00.000Z"}}'
+	mount_jfs
+	sed -i 's/"x": 1/"x": 2/' "$JFS_MNT/big/user.json"
+	[ "$(raw_field big '.Item.user.M.data.M.x.N')" = '"2"' ]
+	[ "$(raw_field big '.Item.user.M.data.M.big.N')" = '"12345678901234567890123456789012345678"' ]
+	[ "$(raw_field big '.Item.user.M.data.M.ns')" = '{"NS":["99999999999999999999999999999999999999"]}' ]
+	[ "$(raw_field big '.Item.custom.N')" = '"98765432109876543210987654321098765432"' ]
+	# a tiny number survives in some exact decimal form
+	node -e 'if (Number(process.argv[1]) !== 1e-30) process.exit(1)' \
+		"$(raw_field big '.Item.user.M.data.M.tiny.N' | jq -r .)"
+	# the number itself edited: written the way JavaScript prints it
+	sed -i 's/"big": 1.2345678901234568e+37/"big": 5/' "$JFS_MNT/big/user.json"
+	[ "$(raw_field big '.Item.user.M.data.M.big.N')" = '"5"' ]
+}
+
+# --- conflicts ----------------------------------------------------------
+
+@test "dynamodb: awscli changes the element between read and write: ESTALE, awscli's kept" {
+	seed_json "[$(item c1 '{"v":"old"}')]"
+	# default cache settings: the cache expires while the editor holds the file
+	mount_jfs
+	local sync="$BATS_TEST_TMPDIR/edit"
+	probe hold-edit "$JFS_MNT/c1/user.json" '{"data":{"v":"FromMount"}}' "$sync" >"$JFS_TMP/out" &
+	local pid=$! i
+	for i in $(seq 200); do [[ -e "$sync.ready" ]] && break; sleep 0.05; done
+	[ -e "$sync.ready" ]
+	ddb_aws dynamodb update-item --table-name "$JFS_DDB_TABLE" --key '{"userId":{"S":"c1"}}' \
+		--update-expression 'SET #u = :u, #t = :t' \
+		--expression-attribute-names '{"#u":"user","#t":"updatedAt"}' \
+		--expression-attribute-values '{":u":{"M":{"data":{"M":{"v":{"S":"FromAwscli"}}}}},":t":{"S":"2026-03-03T03:03:03.333Z"}}'
+	touch "$sync"
+	wait "$pid"
+	[ "$(cat "$JFS_TMP/out")" = ESTALE ]
+	[ "$(stored_field c1 .user.data.v)" = '"FromAwscli"' ]
+	grep -rl FromMount "$JFS_MNT/.jovofs/conflicts/" >/dev/null
+}
+
+@test "dynamodb: awscli changes another key between read and write: both kept" {
+	seed_json "[$(item c2 '{"v":"old"}')]"
+	mount_jfs
+	local sync="$BATS_TEST_TMPDIR/edit"
+	probe hold-edit "$JFS_MNT/c2/user.json" '{"data":{"v":"FromMount"}}' "$sync" >"$JFS_TMP/out" &
+	local pid=$! i
+	for i in $(seq 200); do [[ -e "$sync.ready" ]] && break; sleep 0.05; done
+	ddb_aws dynamodb update-item --table-name "$JFS_DDB_TABLE" --key '{"userId":{"S":"c2"}}' \
+		--update-expression 'SET #c = :c, #t = :t' \
+		--expression-attribute-names '{"#c":"plugin","#t":"updatedAt"}' \
+		--expression-attribute-values '{":c":{"S":"FromAwscli"},":t":{"S":"2026-03-03T03:03:03.333Z"}}'
+	touch "$sync"
+	wait "$pid"
+	[ "$(cat "$JFS_TMP/out")" = OK ]
+	[ "$(stored_field c2 .user.data.v)" = '"FromMount"' ]
+	[ "$(stored_field c2 .plugin)" = '"FromAwscli"' ]
+}
+
+@test "dynamodb: awscli deletes the item between read and write: the write fails, nothing resurrected" {
+	seed_json "[$(item gone '{"v":"old"}')]"
+	mount_jfs
+	local sync="$BATS_TEST_TMPDIR/edit"
+	probe hold-edit "$JFS_MNT/gone/user.json" '{"data":{"v":"FromMount"}}' "$sync" >"$JFS_TMP/out" &
+	local pid=$! i
+	for i in $(seq 200); do [[ -e "$sync.ready" ]] && break; sleep 0.05; done
+	ddb_aws dynamodb delete-item --table-name "$JFS_DDB_TABLE" --key '{"userId":{"S":"gone"}}'
+	touch "$sync"
+	wait "$pid"
+	[ "$(cat "$JFS_TMP/out")" != OK ]
+	not backend_get gone
+}
+
+# --- faults -------------------------------------------------------------
+
+@test "dynamodb: server stopped during use: EIO, daemon alive, recovers when it is back" {
+	[[ -z "${JOVOFS_TEST_DYNAMODB_ENDPOINT:-}" ]] || skip "needs the suite's own dynalite"
+	seed_json "[$(item up '{"v":1}'),$(item down '{"v":2}')]"
+	mount_jfs -o retry_timeout=1500 -o request_timeout=1000 -o cache_timeout=0
+	cat "$JFS_MNT/up/user.json" >/dev/null
+	ddb_dynalite_stop
+	local t0=$SECONDS
+	run probe read "$JFS_MNT/down/user.json"
+	assert_errno_any_step EIO "$output"
+	run probe write-close "$JFS_MNT/up/user.json" '{"data":{"v":3}}'
+	assert_errno_any_step EIO "$output"
+	((SECONDS - t0 < 20))
+	jfs_daemon_alive
+	grep -q "cannot reach dynamodb at 'http://127.0.0.1:$JFS_DDB_PORT'" "$JFS_LOG"
+	ddb_dynalite_start "$JFS_DDB_PORT" "$JFS_DDB_DATA" "$JFS_DDB_LOG"
+	[ "$(jq -c .data "$JFS_MNT/down/user.json")" = '{"v":2}' ]
+	[ "$(probe write-close "$JFS_MNT/up/user.json" '{"data":{"v":3}}')" = OK ]
+	[ "$(stored_field up .user.data.v)" = 3 ]
+}
+
+@test "dynamodb: slow answers within the request timeout work; slower ones fail in bounded time" {
+	seed_json "[$(item s1 '{"v":1}'),$(item s2 '{"v":2}'),$(item s3 '{"v":3}')]"
+	ddb_proxy_start
+	make_config_endpoint "$JFS_PROXY_ENDPOINT"
+	mount_jfs -o retry_timeout=1000 -o request_timeout=1500 -o cache_timeout=0
+	echo "delay 400" >"$JFS_PROXY_MODE"
+	[ "$(jq -c .data "$JFS_MNT/s1/user.json")" = '{"v":1}' ]
+	[ "$(probe write-close "$JFS_MNT/s1/user.json" '{"data":{"v":10}}')" = OK ]
+	echo "delay 4000" >"$JFS_PROXY_MODE"
+	local t0=$SECONDS
+	run probe read "$JFS_MNT/s2/user.json"
+	assert_errno_any_step EIO "$output"
+	((SECONDS - t0 < 15))
+	jfs_daemon_alive
+	echo pass >"$JFS_PROXY_MODE"
+	[ "$(jq -c .data "$JFS_MNT/s3/user.json")" = '{"v":3}' ]
+	[ "$(stored_field s1 .user.data.v)" = 10 ]
+}
+
+@test "dynamodb: throttling is retried with backoff, then EAGAIN" {
+	seed_json "[$(item t1 '{"v":1}'),$(item t2 '{"v":2}')]"
+	ddb_proxy_start
+	make_config_endpoint "$JFS_PROXY_ENDPOINT"
+	mount_jfs -o retry_timeout=3000 -o cache_timeout=0
+	echo "throttle 3" >"$JFS_PROXY_MODE"
+	[ "$(jq -c .data "$JFS_MNT/t1/user.json")" = '{"v":1}' ]
+	[ "$(grep -c throttle "$JFS_PROXY_MODE.log")" -ge 3 ]
+	echo "error500 2" >"$JFS_PROXY_MODE"
+	[ "$(probe write-close "$JFS_MNT/t1/user.json" '{"data":{"v":5}}')" = OK ]
+	[ "$(stored_field t1 .user.data.v)" = 5 ]
+	echo throttle >"$JFS_PROXY_MODE"
+	run probe read "$JFS_MNT/t2/user.json"
+	assert_errno_any_step EAGAIN "$output"
+	grep -q ThrottlingException "$JFS_LOG"
+	jfs_daemon_alive
+}
+
+@test "dynamodb: refused credentials: EACCES, the log names the source, never the secret" {
+	seed_json "[$(item k1 '{"v":1}')]"
+	ddb_proxy_start
+	make_config_endpoint "$JFS_PROXY_ENDPOINT"
+	export AWS_SECRET_ACCESS_KEY=jfs-unit-very-secret-value
+	mount_jfs -o retry_timeout=500 -o cache_timeout=0
+	echo badcreds >"$JFS_PROXY_MODE"
+	run probe read "$JFS_MNT/k1/user.json"
+	assert_errno_any_step EACCES "$output"
+	grep -q "credentials from env" "$JFS_LOG"
+	not grep -rq jfs-unit-very-secret-value "$JFS_LOG" "$JFS_MNT/.jovofs/"
+	not grep -q jfs-unit-very-secret-value "/proc/$JFS_PID/cmdline"
+	grep -q '"credentials": "env"' "$JFS_MNT/.jovofs/config"
+}
+
+@test "dynamodb: an item over DynamoDB's 400 KB: EFBIG with DynamoDB's message in the log" {
+	seed_json "[$(item huge '{}')]"
+	mount_jfs
+	node -e 'console.log(JSON.stringify({data: {b: "x".repeat(450000)}}))' >"$JFS_TMP/big.json"
+	# cp reports close()'s error (a redirection would not)
+	run cp "$JFS_TMP/big.json" "$JFS_MNT/huge/user.json"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"File too large"* ]]
+	grep -qi "size" "$JFS_LOG"
+	[ "$(stored_field huge .user.data)" = '{}' ]
+}
+
+# --- table and config ---------------------------------------------------
+
+@test "dynamodb: a missing table is created (createTableOnInit) and used once ACTIVE" {
+	JFS_DDB_TABLE="jfs_new_${RANDOM}_$$"
+	make_config
+	mount_jfs
+	[ "$(ddb_aws dynamodb describe-table --table-name "$JFS_DDB_TABLE" | jq -r .Table.TableStatus)" = ACTIVE ]
+	[ "$(ddb_aws dynamodb describe-table --table-name "$JFS_DDB_TABLE" | jq -c .Table.KeySchema)" = '[{"AttributeName":"userId","KeyType":"HASH"}]' ]
+	mkdir "$JFS_MNT/first"
+	[ "$(stored_field first .id)" = '"first"' ]
+}
+
+@test "dynamodb: a missing table with createTableOnInit false fails the mount, naming it" {
+	JFS_DDB_TABLE="jfs_absent_${RANDOM}_$$"
+	make_config
+	jq '.dynamodb.table.createTableOnInit = false' "$JFS_CONFIG" >"$JFS_CONFIG.new"
+	mv "$JFS_CONFIG.new" "$JFS_CONFIG"
+	not mount_jfs 2>/dev/null
+	grep -q "table '$JFS_DDB_TABLE' not found" "$JFS_LOG"
+}
+
+@test "dynamodb: primaryKeyColumn other than userId, unknown keys warned" {
+	JFS_DDB_PK=pk
+	JFS_DDB_TABLE="jfs_pk_${RANDOM}_$$"
+	ddb_create_table "$JFS_DDB_TABLE"
+	seed_json "[$(item p1 '{"v":1}')]"
+	make_config
+	jq '.dynamodb.table.foo = 1 | .dynamodb.bar = 2' "$JFS_CONFIG" >"$JFS_CONFIG.new"
+	mv "$JFS_CONFIG.new" "$JFS_CONFIG"
+	mount_jfs
+	grep -q "unknown key 'dynamodb.table.foo' ignored" "$JFS_LOG"
+	grep -q "unknown key 'dynamodb.bar' ignored" "$JFS_LOG"
+	[ "$(jq -c .data "$JFS_MNT/p1/user.json")" = '{"v":1}' ]
+	echo '{"data":{"v":2}}' >"$JFS_MNT/p1/user.json"
+	[ "$(raw_field p1 '.Item.pk')" = '{"S":"p1"}' ]
+	[ "$(raw_field p1 '.Item | has("userId")')" = false ]
+	[ "$(stored_field p1 .user.data.v)" = 2 ]
+}
+
+@test "dynamodb: a table keyed by another column is refused with a clear message" {
+	local want=$JFS_DDB_TABLE
+	JFS_DDB_PK=otherKey
+	JFS_DDB_TABLE="jfs_other_${RANDOM}_$$"
+	ddb_create_table "$JFS_DDB_TABLE"
+	JFS_DDB_PK=userId
+	make_config
+	not mount_jfs 2>/dev/null
+	grep -q "keyed by 'otherKey', not by 'userId'" "$JFS_LOG"
+	: "$want"
+}
+
+@test "dynamodb: listing pages through a table larger than one Scan page" {
+	node -e '
+		const items = [];
+		for (let i = 0; i < 1200; i++)
+			items.push({id: "user-" + String(i).padStart(5, "0"), user: {data: {i}},
+				createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-02T00:00:00.000Z"});
+		console.log(JSON.stringify(items));' >"$JFS_TMP/many.json"
+	backend_seed "$JFS_TMP/many.json"
+	mount_jfs
+	[ "$(ls "$JFS_MNT" | grep -c '^user-')" = 1200 ]
+	[ "$(jq -c .data "$JFS_MNT/user-01199/user.json")" = '{"i":1199}' ]
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env bats
+# FileDb only: the file format, atomic replace, crashes, a Jovo app writing
+# the same file, half-written files.
+
+load common
+
+setup() {
+	require_backend filedb
+	jfs_setup
+}
+
+# valid_db [N]: the file is a JSON array (of N items)
+valid_db() {
+	jnode -e '
+		const a = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+		if (!Array.isArray(a)) { console.error("not an array"); process.exit(1); }
+		if (process.argv[2] && a.length !== Number(process.argv[2])) {
+			console.error("holds", a.length, "items, want", process.argv[2]); process.exit(1);
+		}' "$JFS_DB" "${1:-}"
+}
+
+seed_users() { # seed_users PREFIX COUNT
+	jnode -e '
+		const [p, n] = process.argv.slice(1);
+		const a = [];
+		for (let i = 0; i < Number(n); i++)
+			a.push({id: p + i, user: {data: {n: 0}}, createdAt: "2025-01-01T00:00:00.000Z",
+				updatedAt: "2025-01-01T00:00:00.000Z"});
+		process.stdout.write(JSON.stringify(a));' "$1" "$2" >"$JFS_TMP/seed-$1.json"
+	backend_seed "$JFS_TMP/seed-$1.json"
+}
+
+@test "-o filedb=PATH mounts the file without a config" {
+	seed_json "[$(item alice '{"k":"cli"}')]"
+	"$JOVOFS_BIN" -f -o "filedb=$JFS_DB" "$JFS_MNT" >>"$JFS_LOG" 2>&1 3>&- &
+	JFS_PID=$!
+	for _ in $(seq 500); do mountpoint -q "$JFS_MNT" && break; sleep 0.02; done
+	[ "$(jq -r .data.k "$JFS_MNT/alice/user.json")" = cli ]
+}
+
+@test "a FileDb that is not a JSON array refuses to mount, with a message" {
+	for content in '{"id":"alice"}' '[{"id":"a"},' 'garbage'; do
+		printf '%s' "$content" >"$JFS_DB"
+		make_config
+		run timeout 20 "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG" -o retry_timeout=500 "$JFS_MNT"
+		[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || { echo "'$content': status $status" >&2; return 1; }
+		[[ "$output" == *db.json* ]] || { echo "message does not name the file: $output" >&2; return 1; }
+		not jfs_is_mounted
+		[ "$(cat "$JFS_DB")" = "$content" ]
+		printf '%s\n' "$output" >>"$JFS_LOG"
+		check_log_clean
+	done
+}
+
+@test "a missing FileDb is created as [] (as Jovo does), but not with -o ro" {
+	rm -f "$JFS_DB"
+	make_config
+	# -o ro: either an empty mount or a refusal naming the file; never a file
+	if mount_jfs -o ro 2>/dev/null; then
+		[ -z "$(ls "$JFS_MNT")" ]
+		umount_jfs
+	else
+		grep -q db.json "$JFS_LOG"
+	fi
+	[ ! -e "$JFS_DB" ]
+	mount_jfs
+	mkdir "$JFS_MNT/alice"
+	umount_jfs
+	valid_db 1
+	[ "$(stored_field alice .user)" = '{"data":{}}' ]
+}
+
+@test "a write keeps the file a JSON array Jovo reads: order, other users, unknown keys" {
+	seed_json "[$(full_item a1), $(full_item a2), $(full_item a3)]"
+	cp "$JFS_DB" "$JFS_TMP/before.json"
+	mount_jfs
+	echo '{"data":{"name":"Edited"}}' >"$JFS_MNT/a2/user.json"
+	umount_jfs
+	valid_db 3
+	jnode -e '
+		const fs = require("fs");
+		const [before, after] = process.argv.slice(1).map(f => JSON.parse(fs.readFileSync(f, "utf8")));
+		if (after.map(u => u.id).join() !== "a1,a2,a3") throw new Error("order " + after.map(u => u.id));
+		for (const i of [0, 2])
+			if (JSON.stringify(after[i]) !== JSON.stringify(before[i])) throw new Error("user " + i + " changed");
+		const b = before[1], a = after[1];
+		if (a.user.data.name !== "Edited") throw new Error("edit missing");
+		for (const k of Object.keys(b))
+			if (k !== "user" && k !== "updatedAt" && JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+				throw new Error("key " + k + " changed");
+		if (Object.keys(a).join() !== Object.keys(b).join()) throw new Error("key order " + Object.keys(a));
+		' "$JFS_TMP/before.json" "$JFS_DB"
+}
+
+@test "the file is replaced atomically (rename) and no temp file is left" {
+	seed_json "[$(item alice)]"
+	ino="$(stat -c %i "$JFS_DB")"
+	mount_jfs
+	echo '{"data":{"x":1}}' >"$JFS_MNT/alice/user.json"
+	umount_jfs
+	[ "$(stat -c %i "$JFS_DB")" != "$ino" ]
+	run ls -A "$(dirname "$JFS_DB")"
+	[ "$output" = db.json ]
+}
+
+@test "edits that arrive together are written in few replaces" {
+	seed_users u 40
+	mount_jfs -o write_delay=1000
+	jnode -e '
+		const fs = require("fs"); const seen = new Set(); const end = Date.now() + Number(process.argv[2]);
+		while (Date.now() < end) {
+			try { seen.add(fs.statSync(process.argv[1]).ino); } catch (e) {}
+			Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+		}
+		console.log(seen.size);' "$JFS_DB" 2500 >"$JFS_TMP/inodes" 3>&- &
+	local wpid=$!
+	for i in $(seq 0 39); do echo "{\"data\":{\"n\":$((i + 1))}}" >"$JFS_MNT/u$i/user.json"; done
+	wait "$wpid"
+	umount_jfs
+	for i in $(seq 0 39); do [ "$(stored_field "u$i" .user.data.n)" = $((i + 1)) ]; done
+	echo "distinct inodes seen: $(cat "$JFS_TMP/inodes")"
+	[ "$(cat "$JFS_TMP/inodes")" -le 6 ]
+}
+
+@test "kill -9 during many writes: the file is never torn, fsync'ed edits are kept" {
+	seed_users u 20
+	for round in 1 2 3; do
+		mount_jfs -o write_delay=20
+		: >"$JFS_TMP/acked.$round"
+		for w in 0 1 2 3; do
+			(
+				for i in $(seq 1 400); do
+					k=$(((i * 4 + w) % 20))
+					v=$((round * 10000 + i * 4 + w))
+					r="$(probe write-fsync "$JFS_MNT/u$k/user.json" "{\"data\":{\"n\":$v}}" 2>/dev/null)"
+					echo "$k $v $r" >>"$JFS_TMP/acked.$round"
+					[ "$r" = OK ] || break
+				done
+			) 3>&- &
+		done
+		sleep "$(jnode -e 'console.log((0.6 + Math.random()).toFixed(2))')"
+		kill -9 "$JFS_PID"
+		wait "$JFS_PID" 2>/dev/null || true
+		JFS_PID=
+		wait
+		jfs_forget_daemon
+		check_log_clean
+		valid_db 20
+		[ "$(grep -c ' OK$' "$JFS_TMP/acked.$round")" -gt 0 ]
+		jnode -e '
+			const fs = require("fs");
+			const round = Number(process.argv[3]);
+			const users = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+			const lines = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(l => l.split(" "));
+			let bad = 0;
+			for (let k = 0; k < 20; k++) {
+				const n = users.find(u => u.id === "u" + k).user.data.n;
+				const mine = lines.filter(l => Number(l[0]) === k);
+				const need = Math.max(-1, ...mine.filter(l => l[2] === "OK").map(l => Number(l[1])));
+				const tried = mine.map(l => Number(l[1]));
+				if (n < need) { console.error("u" + k + ": stored", n, "but fsync acknowledged", need); bad++; }
+				if (n >= round * 10000 && !tried.includes(n)) { console.error("u" + k + ": stored", n, "never written"); bad++; }
+			}
+			process.exit(bad ? 1 : 0);' "$JFS_DB" "$JFS_TMP/acked.$round" "$round"
+	done
+}
+
+@test "a Jovo app rewriting the file in place meanwhile: no user and no edit is lost" {
+	seed_users app- 5
+	seed_users mnt- 10
+	mount_jfs -o cache_timeout=1
+	node "$JFS_E2E_DIR/jovo_filedb_writer.js" "$JFS_DB" 3000 app 5 10 >"$JFS_TMP/app.json" 3>&- &
+	local apid=$!
+	declare -A last
+	local i=0 end=$((SECONDS + 3))
+	while ((SECONDS < end)); do
+		k=$((i % 10))
+		r="$(probe write-close "$JFS_MNT/mnt-$k/user.json" "{\"data\":{\"n\":$((i + 1))}}")"
+		if [ "$r" = OK ]; then
+			last[$k]=$((i + 1))
+		else
+			echo "write mnt-$k: $r (retrying)" >&2
+		fi
+		i=$((i + 1))
+		sleep 0.02
+	done
+	wait "$apid"
+	cat "$JFS_TMP/app.json"
+	sleep 2
+	umount_jfs
+	valid_db 15
+	[ "$(jq '.lost | length' "$JFS_TMP/app.json")" -eq 0 ]
+	[ "$(jq .loops "$JFS_TMP/app.json")" -gt 50 ]
+	for k in 0 1 2 3 4; do
+		[ "$(stored_field "app-$k" .user.data.counter)" = "$(jq ".counters[\"app-$k\"]" "$JFS_TMP/app.json")" ] || {
+			echo "app-$k: stored $(stored_field "app-$k" .user.data.counter), app wrote $(jq ".counters[\"app-$k\"]" "$JFS_TMP/app.json")" >&2
+			return 1
+		}
+	done
+	for k in "${!last[@]}"; do
+		[ "$(stored_field "mnt-$k" .user.data.n)" = "${last[$k]}" ] || {
+			echo "mnt-$k: stored $(stored_field "mnt-$k" .user.data.n), mount wrote ${last[$k]}" >&2
+			return 1
+		}
+	done
+	((i > 20))
+}
+
+@test "a half-written file: no crash, never read as empty, recovers when whole again" {
+	seed_users u 30
+	cp "$JFS_DB" "$JFS_TMP/whole.json"
+	mount_jfs -o cache_timeout=1
+	[ "$(ls "$JFS_MNT" | wc -l)" -eq 30 ]
+	size="$(stat -c %s "$JFS_DB")"
+	truncate -s $((size / 2)) "$JFS_DB"
+	cp "$JFS_DB" "$JFS_TMP/half.json"
+	sleep 1.5
+	# either the last good listing or an error, never an empty listing
+	if out="$(ls "$JFS_MNT" 2>/dev/null)"; then
+		n="$(grep -c . <<<"$out" || true)"
+		[ "$n" -eq 30 ] || { echo "listed $n users from a half-written file" >&2; return 1; }
+	fi
+	cat "$JFS_MNT/u3/user.json" >/dev/null 2>&1 || true
+	# a write meanwhile must not write back a file that lost users
+	(timeout 15 probe write-close "$JFS_MNT/u5/user.json" '{"data":{"n":5}}' >"$JFS_TMP/w.out" 2>&1) 3>&- &
+	local wpid=$!
+	sleep 0.5
+	jfs_daemon_alive
+	cmp "$JFS_DB" "$JFS_TMP/half.json" || valid_db 30
+	cp "$JFS_TMP/whole.json" "$JFS_DB.new" && mv "$JFS_DB.new" "$JFS_DB"
+	wait "$wpid" || true
+	sleep 1.5
+	jfs_daemon_alive
+	[ "$(ls "$JFS_MNT" | wc -l)" -eq 30 ]
+	[ "$(jq -c .data "$JFS_MNT/u7/user.json")" = '{"n":0}' ]
+	umount_jfs
+	valid_db 30
+	echo "write during the half-written file: $(cat "$JFS_TMP/w.out")"
+	if [ "$(cat "$JFS_TMP/w.out")" = OK ]; then
+		[ "$(stored_field u5 .user.data.n)" = 5 ]
+	fi
+}
+
+@test "an empty file (a Jovo write caught mid-way) at mount time is not taken as []" {
+	seed_users u 3
+	cp "$JFS_DB" "$JFS_TMP/whole.json"
+	: >"$JFS_DB"
+	make_config
+	( sleep 1; cp "$JFS_TMP/whole.json" "$JFS_DB" ) 3>&- &
+	local rpid=$!
+	if mount_jfs 2>/dev/null; then
+		sleep 1.5
+		[ "$(ls "$JFS_MNT" | wc -l)" -eq 3 ]
+		echo '{"data":{"n":1}}' >"$JFS_MNT/u1/user.json"
+		umount_jfs
+	fi
+	wait "$rpid"
+	valid_db 3
+}

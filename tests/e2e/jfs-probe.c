@@ -1,0 +1,310 @@
+/*
+ * jfs-probe: the checks of the end-to-end suites that a shell cannot make
+ * (which call failed, with which errno; raw extended attributes).
+ *
+ * Every command prints one line: "OK", a value, or the errno name of the
+ * call that failed. A failure before the step a command is about is
+ * prefixed by that step ("open:ENOENT", "write:EFBIG"), so a test that
+ * expects close() to fail with EINVAL does not pass when open() did.
+ * Exit status: 0 when the command ran (whatever it printed), 2 on usage
+ * errors, so tests compare the output, not the status.
+ *
+ *   write-close FILE CONTENT     open(O_WRONLY|O_CREAT|O_TRUNC), write, close
+ *   append-close FILE CONTENT    open(O_WRONLY|O_APPEND), write, close
+ *   copy-close SRC FILE          write-close with the content of the file SRC
+ *                                (for contents beyond the 128 KiB argv limit)
+ *   write-fsync FILE CONTENT     open, write, fsync: prints fsync's result;
+ *                                then close, whose result goes to stderr
+ *   fsync FILE                   open(O_RDONLY), fsync, close: prints fsync's result
+ *   hold-edit FILE CONTENT SYNC  open(O_RDWR), read all, create SYNC.ready, wait
+ *                                for SYNC to exist (30 s at most), then
+ *                                ftruncate+pwrite CONTENT and close: prints
+ *                                close()'s result (an editor that kept the file open)
+ *   read FILE                    the content, raw, or the errno name
+ *   read-size FILE               how many bytes read() returned in total
+ *   stat-size FILE               st_size
+ *   stat-mode FILE               st_mode & 07777, octal
+ *   rename A B | unlink P | rmdir P | mkdir P | truncate P LEN
+ *   getxattr FILE NAME           the raw value, or the errno name
+ *   getxattr-hex FILE NAME       the value as lowercase hex
+ *   listxattr FILE               the names, one a line
+ *   setxattr FILE NAME VALUE
+ *   hex STRING                   STRING as lowercase hex (to compare with getxattr-hex)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *errname(int e)
+{
+	static char buf[32];
+	const char *n = strerrorname_np(e);
+
+	if (n)
+		return n;
+	snprintf(buf, sizeof(buf), "E%d", e);
+	return buf;
+}
+
+static int say(const char *step, int rc)
+{
+	if (rc == 0)
+		puts("OK");
+	else if (step)
+		printf("%s:%s\n", step, errname(errno));
+	else
+		puts(errname(errno));
+	return 0;
+}
+
+static int write_all(int fd, const char *s, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, s, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		s += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int do_write(const char *path, const char *content, int flags, int want_fsync)
+{
+	int fd = open(path, flags, 0644);
+
+	if (fd < 0)
+		return say("open", -1);
+	if (write_all(fd, content, strlen(content)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return say("write", -1);
+	}
+	if (want_fsync) {
+		int rc = fsync(fd);
+		int e = errno;
+
+		if (close(fd) < 0)
+			fprintf(stderr, "close: %s\n", errname(errno));
+		errno = e;
+		return say(NULL, rc);
+	}
+	return say(NULL, close(fd));
+}
+
+static int do_read(const char *path, int print)
+{
+	char buf[65536];
+	long long total = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return say("open", -1);
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return say("read", -1);
+		}
+		if (n == 0)
+			break;
+		total += n;
+		if (print)
+			fwrite(buf, 1, (size_t)n, stdout);
+	}
+	close(fd);
+	if (!print)
+		printf("%lld\n", total);
+	return 0;
+}
+
+static int hold_edit(const char *path, const char *content, const char *sync)
+{
+	char buf[65536];
+	char ready[4096];
+	struct stat st;
+	int fd, i;
+
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return say("open", -1);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	snprintf(ready, sizeof(ready), "%s.ready", sync);
+	close(open(ready, O_WRONLY | O_CREAT, 0644));
+	for (i = 0; i < 3000 && stat(sync, &st) < 0; i++)
+		usleep(10000);
+	if (ftruncate(fd, 0) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return say("ftruncate", -1);
+	}
+	if (pwrite(fd, content, strlen(content), 0) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return say("write", -1);
+	}
+	return say(NULL, close(fd));
+}
+
+static int do_getxattr(const char *path, const char *name, int hex)
+{
+	char buf[65536];
+	ssize_t n = getxattr(path, name, buf, sizeof(buf));
+
+	if (n < 0)
+		return say(NULL, -1);
+	if (hex) {
+		for (ssize_t i = 0; i < n; i++)
+			printf("%02x", (unsigned char)buf[i]);
+		putchar('\n');
+	} else {
+		fwrite(buf, 1, (size_t)n, stdout);
+	}
+	return 0;
+}
+
+static int do_listxattr(const char *path)
+{
+	char buf[65536];
+	ssize_t n = listxattr(path, buf, sizeof(buf));
+
+	if (n < 0)
+		return say(NULL, -1);
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
+		puts(buf + i);
+	return 0;
+}
+
+static int usage(void)
+{
+	fputs("usage: jfs-probe COMMAND ARGS... (see the head of jfs-probe.c)\n", stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	struct stat st;
+
+	if (argc < 2)
+		return usage();
+	cmd = argv[1];
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+
+#define NEED(n) do { if (argc != (n) + 2) return usage(); } while (0)
+	if (!strcmp(cmd, "write-close")) {
+		NEED(2);
+		return do_write(argv[2], argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0);
+	} else if (!strcmp(cmd, "copy-close")) {
+		NEED(2);
+		FILE *f = fopen(argv[2], "rb");
+		char *buf;
+		long n;
+
+		if (!f || fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
+			return usage();
+		buf = calloc(1, (size_t)n + 1);
+		if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+			return usage();
+		fclose(f);
+		int rc = do_write(argv[3], buf, O_WRONLY | O_CREAT | O_TRUNC, 0);
+
+		free(buf);
+		return rc;
+	} else if (!strcmp(cmd, "append-close")) {
+		NEED(2);
+		return do_write(argv[2], argv[3], O_WRONLY | O_APPEND, 0);
+	} else if (!strcmp(cmd, "write-fsync")) {
+		NEED(2);
+		return do_write(argv[2], argv[3], O_WRONLY | O_CREAT | O_TRUNC, 1);
+	} else if (!strcmp(cmd, "fsync")) {
+		NEED(1);
+		int fd = open(argv[2], O_RDONLY);
+
+		if (fd < 0)
+			return say("open", -1);
+		int rc = fsync(fd);
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return say(NULL, rc);
+	} else if (!strcmp(cmd, "hold-edit")) {
+		NEED(3);
+		return hold_edit(argv[2], argv[3], argv[4]);
+	} else if (!strcmp(cmd, "read")) {
+		NEED(1);
+		return do_read(argv[2], 1);
+	} else if (!strcmp(cmd, "read-size")) {
+		NEED(1);
+		return do_read(argv[2], 0);
+	} else if (!strcmp(cmd, "stat-size") || !strcmp(cmd, "stat-mode")) {
+		NEED(1);
+		if (lstat(argv[2], &st) < 0)
+			return say(NULL, -1);
+		if (cmd[5] == 's')
+			printf("%lld\n", (long long)st.st_size);
+		else
+			printf("%o\n", (unsigned)(st.st_mode & 07777));
+		return 0;
+	} else if (!strcmp(cmd, "rename")) {
+		NEED(2);
+		return say(NULL, rename(argv[2], argv[3]));
+	} else if (!strcmp(cmd, "unlink")) {
+		NEED(1);
+		return say(NULL, unlink(argv[2]));
+	} else if (!strcmp(cmd, "rmdir")) {
+		NEED(1);
+		return say(NULL, rmdir(argv[2]));
+	} else if (!strcmp(cmd, "mkdir")) {
+		NEED(1);
+		return say(NULL, mkdir(argv[2], 0755));
+	} else if (!strcmp(cmd, "truncate")) {
+		NEED(2);
+		return say(NULL, truncate(argv[2], strtoll(argv[3], NULL, 10)));
+	} else if (!strcmp(cmd, "getxattr")) {
+		NEED(2);
+		return do_getxattr(argv[2], argv[3], 0);
+	} else if (!strcmp(cmd, "getxattr-hex")) {
+		NEED(2);
+		return do_getxattr(argv[2], argv[3], 1);
+	} else if (!strcmp(cmd, "listxattr")) {
+		NEED(1);
+		return do_listxattr(argv[2]);
+	} else if (!strcmp(cmd, "setxattr")) {
+		NEED(3);
+		return say(NULL, setxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0));
+	} else if (!strcmp(cmd, "hex")) {
+		NEED(1);
+		for (const char *s = argv[2]; *s; s++)
+			printf("%02x", (unsigned char)*s);
+		putchar('\n');
+		return 0;
+	}
+	return usage();
+}

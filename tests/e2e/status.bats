@@ -1,0 +1,89 @@
+#!/usr/bin/env bats
+# DESIGN section 2: the .jovofs status folder.
+
+load common
+
+@test ".jovofs holds config, metrics, errors and conflicts/" {
+	mount_jfs
+	run ls "$JFS_MNT/.jovofs"
+	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors metrics)"
+	[ -d "$JFS_MNT/.jovofs/conflicts" ]
+	for f in config metrics errors; do [ -f "$JFS_MNT/.jovofs/$f" ]; done
+}
+
+@test ".jovofs files are read-only" {
+	mount_jfs
+	for f in config metrics errors; do
+		(($(stat -c '%#a' "$JFS_MNT/.jovofs/$f") & 0222)) && { echo "$f is writable" >&2; return 1; }
+		run probe write-close "$JFS_MNT/.jovofs/$f" 'x'
+		[ "$output" != OK ]
+	done
+	run probe mkdir "$JFS_MNT/.jovofs/x"
+	[ "$output" != OK ]
+	run probe unlink "$JFS_MNT/.jovofs/config"
+	[ "$output" != OK ]
+}
+
+@test ".jovofs is never taken for a user and never stored" {
+	mount_jfs
+	run probe mkdir "$JFS_MNT/.jovofs"
+	[ "$output" = EEXIST ]
+	run probe rmdir "$JFS_MNT/.jovofs"
+	[ "$output" != OK ]
+	ls -A "$JFS_MNT" >/dev/null
+	umount_jfs
+	[ -z "$(backend_ids)" ]
+}
+
+@test "config shows the effective config, with secrets redacted" {
+	make_config '{"user":true,"session":{"expiresAfterSeconds":123}}' \
+		'{"mongodb":{"connectionString":"mongodb://jovo:S3cr3tPassw0rd@127.0.0.1:1/app"},
+		  "dynamodb":{"libraryConfig":{"dynamoDbClient":{"region":"eu-west-1",
+		    "credentials":{"accessKeyId":"AKIAEXAMPLEKEY","secretAccessKey":"SeCrEtAcCeSsKeY123"}}}}}'
+	mount_jfs
+	grep -q "$(backend_name)" "$JFS_MNT/.jovofs/config"
+	grep -q 123 "$JFS_MNT/.jovofs/config"
+	not grep -q S3cr3tPassw0rd "$JFS_MNT/.jovofs/config"
+	not grep -q SeCrEtAcCeSsKeY123 "$JFS_MNT/.jovofs/config"
+	not grep -q S3cr3tPassw0rd "$JFS_LOG"
+	not grep -q SeCrEtAcCeSsKeY123 "$JFS_LOG"
+	[ "$(stat -c %s "$JFS_MNT/.jovofs/config")" = "$(probe read-size "$JFS_MNT/.jovofs/config")" ]
+}
+
+@test "metrics is in the Prometheus text format and counts activity" {
+	seed_json "[$(item alice)]"
+	mount_jfs
+	cat "$JFS_MNT/alice/user.json" >/dev/null
+	echo '{"data":{"x":1}}' >"$JFS_MNT/alice/user.json"
+	cat "$JFS_MNT/.jovofs/metrics" >"$JFS_TMP/m"
+	[ -s "$JFS_TMP/m" ]
+	grep -q '^# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* \(counter\|gauge\|histogram\|summary\|untyped\)$' "$JFS_TMP/m"
+	# every sample line: name{labels} value
+	run grep -Ev '^(# (HELP|TYPE) .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+]?([0-9.]+([eE][-+]?[0-9]+)?|NaN|Inf)( [0-9]+)?|)$' "$JFS_TMP/m"
+	[ -z "$output" ] || { echo "bad metrics lines: $output" >&2; return 1; }
+	# some sample is non-zero after a read and a write
+	awk '!/^#/ && NF >= 2 && $2 + 0 > 0 { f = 1 } END { exit !f }' "$JFS_TMP/m"
+}
+
+@test "errors lists a failed write with its reason" {
+	seed_json "[$(item alice)]"
+	mount_jfs
+	[ "$(probe read "$JFS_MNT/.jovofs/errors" | grep -c alice)" -eq 0 ]
+	run probe write-close "$JFS_MNT/alice/user.json" '{"data": [}'
+	[ "$output" = EINVAL ]
+	grep -q 'alice/user.json' "$JFS_MNT/.jovofs/errors"
+	[ "$(stat -c %s "$JFS_MNT/.jovofs/errors")" -gt 0 ]
+}
+
+@test "user.jovofs.error is the reason of the last failed write on that file" {
+	seed_json "[$(item alice)]"
+	mount_jfs
+	run probe getxattr "$JFS_MNT/alice/user.json" user.jovofs.error
+	[[ "$output" = ENODATA || -z "$output" ]]
+	probe write-close "$JFS_MNT/alice/user.json" '{"data": 5}' >/dev/null
+	run probe getxattr "$JFS_MNT/alice/user.json" user.jovofs.error
+	[ -n "$output" ]
+	[ "$output" != ENODATA ]
+	run probe listxattr "$JFS_MNT/alice/user.json"
+	[[ "$output" == *user.jovofs.id* ]]
+}
