@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,11 +26,12 @@ static void log_hook(void *data, int level, const char *msg)
 /* A crashed daemon leaves "Transport endpoint is not connected" behind: clear it. */
 static void clear_stale_mount(const char *mountpoint)
 {
-	struct stat st;
+	struct statfs sfs;
 	pid_t pid;
 	int status;
 
-	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+	/* statfs always asks the daemon (stat may be answered from the kernel's cache) */
+	if (statfs(mountpoint, &sfs) == 0 || errno != ENOTCONN)
 		return;
 	jfs_log(LOG_WARNING, "'%s' is a stale mount of a daemon that died: unmounting it",
 		mountpoint);

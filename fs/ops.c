@@ -1528,9 +1528,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		size_t i, n = jfs_policy_history_count(&fs->policy.cfg, item);
 		char name[32];
 
+		size_t shown = fs->policy.cfg.history_size < JFS_HIST_MAX ?
+				       fs->policy.cfg.history_size : JFS_HIST_MAX;
+
 		ADD(".", ino, S_IFDIR);
 		ADD("..", user_ino(u, JFS_SUB_DIR), S_IFDIR);
-		for (i = 0; i < JFS_HIST_MAX && i < fs->policy.cfg.history_size; i++) {
+		/*
+		 * Oldest first: removing an item moves the older ones down, so rm -r,
+		 * which removes in this order, never finds a name gone under it.
+		 */
+		for (i = shown; i-- > 0;) {
 			if (i < n) {
 				snprintf(name, sizeof(name), "%zu.json", i);
 				ADD(name, user_ino(u, (unsigned)(JFS_SUB_HIST0 + i)), S_IFREG);

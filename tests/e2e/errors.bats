@@ -83,10 +83,17 @@ reject() {
 
 @test "createdAt and updatedAt must be ISO-8601" {
 	mount_jfs
-	for bad in 'yesterday' '2026-13-45T99:00:00.000Z' '1700000000' '' '"2026-01-01T00:00:00.000Z"'; do
+	for bad in 'yesterday' '2026-13-45T99:00:00.000Z' '1700000000' '"2026-01-01T00:00:00.000Z"'; do
 		reject "$U/createdAt" "$bad" EINVAL
 		reject "$U/updatedAt" "$bad" EINVAL
 	done
+	# an explicit truncation to empty is a write of '' (open(O_TRUNC) alone is
+	# not: shells close a dup()ed descriptor before writing, SEMANTICS.md)
+	local old
+	old="$(cat "$U/createdAt")"
+	run truncate -s 0 "$U/createdAt"
+	[ "$status" -ne 0 ]
+	[ "$(cat "$U/createdAt")" = "$old" ]
 	check_unchanged
 }
 
