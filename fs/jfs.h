@@ -101,6 +101,14 @@ struct jfs_user {
 	 */
 	json_t *served;
 
+	/*
+	 * Rendered sizes of the element files (index: sub, history items at
+	 * JFS_SUB_RECORD + 1 + N), so a stat needs no record: 0 unknown, 1 no
+	 * such file, else size + 2. Kept across cache evictions while the
+	 * record is known not to have changed.
+	 */
+	uint32_t fsize[JFS_SUB_RECORD + 1 + 8];
+
 	char *last_error[JFS_SUB_RECORD + 2]; /* per file kind (history items share one) */
 	struct jfs_wbuf *wbufs;
 	struct jfs_scratch *scratch;          /* scratch files in this user's dirs */
@@ -118,6 +126,7 @@ struct jfs_utable {
 /** Counters for .jovofs/metrics. */
 struct jfs_metrics {
 	uint64_t fuse_ops;
+	uint64_t size_hits;
 	uint64_t loads, load_errors;
 	uint64_t writes_ok, writes_noop, writes_invalid, writes_conflict, writes_failed;
 	uint64_t creates, removes;
@@ -136,6 +145,7 @@ struct jfs {
 	struct jfs_policy policy;
 	struct fuse_session *se;
 
+	int nwbufs;                    /* write buffers in existence (atomic): flush's fast path */
 	pthread_mutex_t lock;          /* everything below */
 	struct jfs_utable users;
 	struct jfs_user **listing;     /* users in listing order */

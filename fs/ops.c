@@ -288,18 +288,18 @@ static struct jfs_user *user_get(struct jfs *fs, const char *id, size_t len)
 
 static size_t json_cost(const json_t *v)
 {
-	size_t cost = 64, i;
+	size_t cost = 96, i; /* jansson's nodes plus malloc overhead, measured roughly */
 	const char *key;
 	json_t *val;
 
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		json_object_foreach((json_t *)v, key, val)
-			cost += 48 + strlen(key) + json_cost(val);
+			cost += 96 + strlen(key) + json_cost(val);
 		break;
 	case JSON_ARRAY:
 		for (i = 0; i < json_array_size(v); i++)
-			cost += 8 + json_cost(json_array_get(v, i));
+			cost += 16 + json_cost(json_array_get(v, i));
 		break;
 	case JSON_STRING:
 		cost += json_string_length(v);
@@ -345,6 +345,29 @@ static void item_drop(struct jfs *fs, struct jfs_user *u)
 	json_decref(u->item);
 	u->item = NULL;
 	u->item_cost = 0;
+}
+
+static int fsize_slot(unsigned sub)
+{
+	if (sub >= JFS_SUB_USER && sub <= JFS_SUB_RECORD && sub != JFS_SUB_HISTDIR &&
+	    sub != JFS_SUB_SESSION)
+		return (int)sub; /* a session's existence depends on the clock: never cached */
+	if (sub >= JFS_SUB_HIST0 && sub < JFS_SUB_HIST0 + 8)
+		return JFS_SUB_RECORD + 1 + (int)(sub - JFS_SUB_HIST0);
+	return -1;
+}
+
+static void fsize_forget(struct jfs_user *u)
+{
+	memset(u->fsize, 0, sizeof(u->fsize));
+}
+
+static void fsize_note(struct jfs_user *u, unsigned sub, const char *buf, size_t len)
+{
+	int slot = fsize_slot(sub);
+
+	if (slot >= 0 && len < UINT32_MAX - 2)
+		u->fsize[slot] = buf ? (uint32_t)len + 2 : 1;
 }
 
 /** Install @item (new reference, consumed) as @u's cached item. */
@@ -426,6 +449,7 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 	if (rc == -ENOENT) {
 		if (u->gen == gen) {
 			old = u->item ? json_incref(u->item) : NULL;
+			fsize_forget(u);
 			item_drop(fs, u);
 			if (u->exists) {
 				u->exists = false;
@@ -462,6 +486,12 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 		fs->list_gen++;
 		fs->root_mtime_ms = jfs_now_ms();
 	}
+	/*
+	 * Sizes stay right across a reload only when nothing can have changed:
+	 * the store tells us of changes, or the old item is the same.
+	 */
+	if (old ? !jfs_json_equal(old, loaded) : !fs->change_feed)
+		fsize_forget(u);
 	item_set(fs, u, json_incref(loaded));
 	*item = loaded;
 	if (old) {
@@ -621,7 +651,8 @@ static int listing_refresh(struct jfs *fs)
 			if (!all)
 				abort();
 		}
-		memcpy(all + nall, page.entries, page.n * sizeof(*all));
+		if (page.n)
+			memcpy(all + nall, page.entries, page.n * sizeof(*all));
 		nall += page.n;
 		free(page.entries);
 		cursor = page.next;
@@ -656,6 +687,7 @@ static int listing_refresh(struct jfs *fs)
 
 		if (u->exists && !listed[i]) {
 			u->exists = false;
+			fsize_forget(u);
 			item_drop(fs, u);
 			u->gen++;
 			gone[ngone++] = u;
@@ -782,8 +814,9 @@ static struct jfs_wbuf *wbuf_find(struct jfs_user *u, fuse_ino_t ino)
 	return NULL;
 }
 
-static void wbuf_free(struct jfs_user *u, struct jfs_wbuf *wb)
+static void wbuf_free(struct jfs *fs, struct jfs_user *u, struct jfs_wbuf *wb)
 {
+	__atomic_sub_fetch(&fs->nwbufs, 1, __ATOMIC_RELAXED);
 	struct jfs_wbuf **pp;
 
 	for (pp = &u->wbufs; *pp; pp = &(*pp)->next)
@@ -960,6 +993,17 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 			st->st_nlink = 3;
 		return 0;
 	}
+	if (fsize_slot(sub) >= 0 && u->fsize[fsize_slot(sub)] && !wbuf_find(u, ino)) {
+		uint32_t v = u->fsize[fsize_slot(sub)];
+
+		if (v == 1)
+			return -ENOENT;
+		fs->m.size_hits++;
+		base_attr(fs, st, ino, S_IFREG | (sub == JFS_SUB_RECORD ? 0444 : 0644),
+			  user_mtime(fs, u));
+		size_attr(st, v - 2);
+		return 0;
+	}
 	rc = item_get(fs, u, &item);
 	if (rc < 0)
 		return rc;
@@ -988,6 +1032,7 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 			break;
 		}
 		buf = render_file(fs, item, sub, &len);
+		fsize_note(u, sub, buf, len);
 		if (!buf && !wbx) {
 			rc = -ENOENT;
 			break;
@@ -1320,6 +1365,7 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 	if (rc < 0)
 		return rc;
 	*buf = render_file(fs, item, sub, len);
+	fsize_note(u, sub, *buf, *len);
 	if (*buf && u->served != item) {
 		json_decref(u->served);
 		u->served = json_incref(item);
@@ -1678,6 +1724,7 @@ static int commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *
 			fs->m.writes_noop++;
 		} else {
 			fs->m.writes_ok++;
+			fsize_forget(u);
 			json_decref(u->served);
 			u->served = NULL;
 			old = u->item ? json_incref(u->item) : NULL;
@@ -1765,12 +1812,38 @@ static int wbuf_get(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool emp
 	}
 	wb->next = u->wbufs;
 	u->wbufs = wb;
+	__atomic_add_fetch(&fs->nwbufs, 1, __ATOMIC_RELAXED);
 	*out = wb;
 	return 0;
 }
 
-/* Commit the write buffer of @ino if it holds a write. Called without the lock. */
-static int commit_pending(struct jfs *fs, fuse_ino_t ino, bool inval_now)
+/* The thread group (process) of thread @tid, or @tid when unknown. */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = tid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Tgid:", 5)) {
+			tgid = (pid_t)strtol(line + 5, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return tgid;
+}
+
+/*
+ * Commit the write buffer of @ino if it holds a write. A close by another
+ * process (a reader, a child that inherited the descriptor) does not
+ * commit the writer's unfinished content; fsync (@any) does. Called without
+ * the lock.
+ */
+static int commit_pending(struct jfs *fs, fuse_ino_t ino, bool inval_now, bool any)
 {
 	struct jfs_user *u;
 	struct jfs_wbuf *wb;
@@ -1786,9 +1859,13 @@ static int commit_pending(struct jfs *fs, fuse_ino_t ino, bool inval_now)
 		pthread_mutex_unlock(&fs->lock);
 		return 0;
 	}
+	if (!any && wb->writer != req_pid && tgid_of(wb->writer) != tgid_of(req_pid)) {
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
 	text = jfs_strbuf_detach(&wb->data, &len);
 	seen = json_incref(wb->seen);
-	wbuf_free(u, wb);
+	wbuf_free(fs, u, wb);
 	pthread_mutex_unlock(&fs->lock);
 	rc = commit(fs, u, ino_sub(ino), text, len, seen, inval_now);
 	json_decref(seen);
@@ -1904,6 +1981,11 @@ static void jfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct jfs *fs = jfs_ctx(req);
 	int rc = 0;
 
+	/* every close() of every file lands here: the common case takes no lock */
+	if (__atomic_load_n(&fs->nwbufs, __ATOMIC_RELAXED) == 0) {
+		fuse_reply_err(req, 0);
+		return;
+	}
 	req_begin(req);
 
 	if (ino & JFS_INO_SCRATCH_BIT) {
@@ -1916,7 +1998,7 @@ static void jfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pthread_mutex_unlock(&fs->lock);
 	}
 	if (ino_is_user(ino))
-		rc = commit_pending(fs, ino, true);
+		rc = commit_pending(fs, ino, true, false);
 	fuse_reply_err(req, -rc);
 }
 
@@ -1943,7 +2025,7 @@ static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 		}
 	}
 	if (ino_is_user(ino))
-		rc = commit_pending(fs, ino, true);
+		rc = commit_pending(fs, ino, true, true);
 	if (rc == 0 && !fs->opts.ro) {
 		t0 = mono_ns();
 		jfs_err_clear(&err);
@@ -2050,7 +2132,7 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 out_attr:
 	if (commit_now) {
 		pthread_mutex_unlock(&fs->lock);
-		rc = commit_pending(fs, ino, false);
+		rc = commit_pending(fs, ino, false, true);
 		pthread_mutex_lock(&fs->lock);
 		if (rc < 0)
 			goto out_unlock;
@@ -2250,6 +2332,7 @@ static void jfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	u = user_get(fs, id, len);
 	if (rc == 0) {
 		fs->m.creates++;
+		fsize_forget(u);
 		if (res.item)
 			item_set(fs, u, json_incref(res.item));
 		u->exists = true;
@@ -2368,6 +2451,7 @@ static void jfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&fs->lock);
 	if (rc == 0) {
 		fs->m.removes++;
+		fsize_forget(u);
 		json_decref(u->served);
 		u->served = NULL;
 		old = u->item ? json_incref(u->item) : NULL;
@@ -2442,6 +2526,7 @@ static void jfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 				break;
 			}
 			prev = u->item ? json_incref(u->item) : NULL;
+			fsize_forget(u);
 			if (res.item)
 				item_set(fs, u, json_incref(res.item));
 			pthread_mutex_unlock(&fs->lock);
@@ -2480,6 +2565,7 @@ static void jfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs->m.removes++;
 	old = u->item ? json_incref(u->item) : NULL;
 	item_drop(fs, u);
+	fsize_forget(u);
 	json_decref(u->served);
 	u->served = NULL;
 	u->exists = false;
@@ -2752,6 +2838,11 @@ static void jfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	unsigned sub;
 	int slot;
 
+	if (strncmp(name, "user.", 5)) {
+		/* ls asks for ACLs and SELinux labels: say once they are not supported */
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	u = xattr_user(fs, ino, &sub);
@@ -2892,6 +2983,7 @@ static void poll_changes(struct jfs *fs)
 		}
 		old = u->item ? json_incref(u->item) : NULL;
 		item_drop(fs, u);
+		fsize_forget(u);
 		u->gen++;
 		pthread_mutex_unlock(&fs->lock);
 		/* old NULL: we do not know what was shown, so every name is checked */
@@ -3015,7 +3107,7 @@ void jfs_fs_release(struct jfs *fs)
 		struct jfs_user *u = fs->users.slots[i];
 
 		while (u->wbufs)
-			wbuf_free(u, u->wbufs);
+			wbuf_free(fs, u, u->wbufs);
 		json_decref(u->item);
 		json_decref(u->served);
 		for (k = 0; k < sizeof(u->last_error) / sizeof(u->last_error[0]); k++)
@@ -3037,7 +3129,25 @@ void jfs_fs_release(struct jfs *fs)
 	pthread_mutex_destroy(&fs->lock);
 }
 
+/*
+ * ENOSYS tells the kernel never to send OPEN/OPENDIR again: it keeps its
+ * page cache and directory cache across opens, and writes come by inode.
+ * (libfuse answers a missing .open with success, which keeps the round
+ * trips and drops the caches.)
+ */
+static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, ENOSYS);
+}
+
+static void jfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, ENOSYS);
+}
+
 const struct fuse_lowlevel_ops jfs_ll_ops = {
+	.open = jfs_open,
+	.opendir = jfs_opendir,
 	.init = jfs_init,
 	.lookup = jfs_lookup,
 	.forget = jfs_forget,

@@ -136,7 +136,7 @@ void jfs_options_usage(const char *prog)
 	       "    -o retry_timeout=MS    how long a failing backend is retried (default 10000)\n"
 	       "    -o request_timeout=MS  one backend request's timeout (default 5000)\n"
 	       "    -o max_file_size=N     largest element file a write may make (default 1048576)\n"
-	       "    -o cache_size=N        bytes of parsed records kept in memory (default 67108864)\n"
+	       "    -o cache_size=N        bytes of parsed records kept in memory (default 33554432)\n"
 	       "\n"
 	       "Secrets (MongoDB passwords, AWS keys) are read only from the config file\n"
 	       "or the environment, never from the command line.\n\n",
@@ -307,7 +307,7 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
 	o->retry_ms = 10000;
 	o->timeout_ms = 5000;
 	o->max_file_size = 1 << 20;
-	o->cache_size = 64 << 20;
+	o->cache_size = 32 << 20;
 	if (fuse_opt_parse(args, o, jfs_opt_spec, opt_proc) == -1)
 		return -1;
 	if (o->nonopts == 2)
