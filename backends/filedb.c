@@ -10,7 +10,10 @@
  * every use of the index first compares the file's identity (inode, size,
  * mtime) with the scanned one and rescans when it differs; pending edits
  * are then re-applied onto the fresh records, or dropped with ESTALE when
- * the edited element itself changed.
+ * the edited element itself changed. Such an app writes back the copy it
+ * read, so a save that lands between its read and its write is undone:
+ * saved edits stay guarded for a while (struct fdb_guard) and are applied
+ * again when a rescan finds their keys back at a value from before a save.
  *
  * Locks: scan_lock (serialises rescans and the last step of a save) is
  * taken before lock (the index pointer, the pending set, errors). No
@@ -46,6 +49,11 @@
 #define SAVE_ATTEMPTS 5
 #define MAX_PENDING 50000     /* edits held before writers wait for a save */
 #define ROOM_WAIT_MS 30000
+#define DEFAULT_GUARD_MS 30000 /* how long a saved edit is watched for stale rewrites */
+#define MAX_GUARDS 20000
+#define MAX_GUARD_BYTES (64u << 20)
+#define MAX_GUARD_STATES 8     /* older versions of one id a stale writer may hold */
+#define MAX_REAPPLY 10
 
 /* What identifies one version of the file. */
 struct fdb_ident {
@@ -96,6 +104,29 @@ struct fdb_pending {
 	json_t *base;
 	uint64_t base_hash;
 	json_t *result;           /* P_PUT: the new item; never modified */
+	bool reapply;             /* P_MODIFY: only a guard's re-apply, no edit since */
+};
+
+/*
+ * A saved edit, watched for a while (st->guard_ms). A Jovo app reads the
+ * whole file, handles a request and writes its in-memory copy back in
+ * place: when our save lands between its read and its write, it writes the
+ * edited user back as it was before the edit. Such a revert is told from a
+ * real change by the touched keys holding exactly a value they held before
+ * one of our saves (a "state"), and undone by applying the edit again.
+ */
+struct fdb_guard {
+	struct fdb_guard *next;          /* hash chain */
+	struct fdb_guard *older, *newer; /* by last save: oldest expires first */
+	char *id;
+	uint64_t hv;
+	int64_t expires_ms;
+	uint64_t hash;     /* the item's bytes as last seen holding the edit */
+	size_t cost;       /* bytes counted against MAX_GUARD_BYTES */
+	json_t *set;       /* the saved patch: key -> value ... */
+	json_t *unset;     /* ... and key -> true, as in struct fdb_pending */
+	json_t *states;    /* array of objects: the touched keys' values before a save */
+	unsigned reapplied;
 };
 
 struct filedb_store {
@@ -129,6 +160,11 @@ struct filedb_store {
 
 	char **changed;            /* ids seen changing in rescans, for changes() */
 	size_t nchanged, changed_alloc;
+
+	int64_t guard_ms;          /* 0: saved edits are not guarded */
+	struct fdb_guard **gbuckets;
+	size_t ngbuckets, nguards, guard_bytes;
+	struct fdb_guard *goldest, *gnewest;
 
 	pthread_t thread;
 	bool started, running, stop;
@@ -383,6 +419,7 @@ static void pend_clear(struct fdb_pending *e)
 	json_decref(e->unset);
 	json_decref(e->result);
 	e->base = e->set = e->unset = e->result = NULL;
+	e->reapply = false;
 }
 
 static void pend_del(struct filedb_store *st, struct fdb_pending *e)
@@ -462,6 +499,7 @@ static void pend_merge_patch(struct fdb_pending *e, json_t *set, const json_t *u
 	json_t *val;
 	size_t i;
 
+	e->reapply = false; /* an edit of its own now */
 	if (!e->set)
 		e->set = json_object();
 	if (!e->unset)
@@ -603,6 +641,323 @@ static void pend_drop_conflict(struct filedb_store *st, struct fdb_pending *e, c
 	record_deferred(st, &ce);
 	changed_add(st, e->id);
 	pend_del(st, e);
+}
+
+/* One pending change as a save saw it. */
+struct save_op {
+	char *id;
+	enum pend_kind kind;
+	bool replace;
+	bool reapply;         /* P_MODIFY: a guard's re-apply only */
+	uint64_t version;
+	uint64_t create_seq;
+	json_t *set, *unset;  /* P_MODIFY: copies of the patch */
+	json_t *base;         /* P_MODIFY: a copy of its base */
+	uint64_t base_hash;   /* P_MODIFY */
+	json_t *result;       /* P_PUT: new reference */
+	bool written;         /* the save wrote the item */
+	uint64_t hash;        /* of what it wrote */
+	uint64_t len;         /* its length */
+};
+
+/* ---- guards: saved edits watched for stale rewrites ---- */
+
+static struct fdb_guard *guard_find(struct filedb_store *st, const char *id)
+{
+	uint64_t hv = jfs_fdb_hash(id, strlen(id));
+	struct fdb_guard *g;
+
+	if (!st->ngbuckets)
+		return NULL;
+	for (g = st->gbuckets[hv & (st->ngbuckets - 1)]; g; g = g->next)
+		if (g->hv == hv && !strcmp(g->id, id))
+			return g;
+	return NULL;
+}
+
+static void guard_grow(struct filedb_store *st)
+{
+	size_t nb = st->ngbuckets ? st->ngbuckets * 2 : 64, i;
+	struct fdb_guard **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		abort();
+	for (i = 0; i < st->ngbuckets; i++) {
+		struct fdb_guard *g = st->gbuckets[i], *next;
+
+		for (; g; g = next) {
+			next = g->next;
+			g->next = b[g->hv & (nb - 1)];
+			b[g->hv & (nb - 1)] = g;
+		}
+	}
+	free(st->gbuckets);
+	st->gbuckets = b;
+	st->ngbuckets = nb;
+}
+
+static void guard_unlink_age(struct filedb_store *st, struct fdb_guard *g)
+{
+	if (g->older)
+		g->older->newer = g->newer;
+	else
+		st->goldest = g->newer;
+	if (g->newer)
+		g->newer->older = g->older;
+	else
+		st->gnewest = g->older;
+	g->older = g->newer = NULL;
+}
+
+static void guard_link_newest(struct filedb_store *st, struct fdb_guard *g)
+{
+	g->older = st->gnewest;
+	g->newer = NULL;
+	if (st->gnewest)
+		st->gnewest->newer = g;
+	else
+		st->goldest = g;
+	st->gnewest = g;
+}
+
+static void guard_del(struct filedb_store *st, struct fdb_guard *g)
+{
+	struct fdb_guard **pp = &st->gbuckets[g->hv & (st->ngbuckets - 1)];
+
+	while (*pp != g)
+		pp = &(*pp)->next;
+	*pp = g->next;
+	guard_unlink_age(st, g);
+	st->nguards--;
+	st->guard_bytes -= g->cost;
+	json_decref(g->set);
+	json_decref(g->unset);
+	json_decref(g->states);
+	free(g->id);
+	free(g);
+}
+
+/* Under lock: forget guards past their time, and the oldest while over the bounds. */
+static void guard_expire(struct filedb_store *st, int64_t now)
+{
+	while (st->goldest && (st->goldest->expires_ms <= now || st->nguards > MAX_GUARDS ||
+			       st->guard_bytes > MAX_GUARD_BYTES))
+		guard_del(st, st->goldest);
+}
+
+/*
+ * Under lock, after a save wrote @op (a P_MODIFY): guard it. A guard
+ * already there (an earlier save of the id in the window) grows: its
+ * patch takes @op's on top, and a stale writer may hold the id as before
+ * any of the saves, so every earlier state is kept.
+ */
+static void guard_saved(struct filedb_store *st, const struct save_op *op, int64_t now)
+{
+	const json_t *gparts[2], *oparts[2] = { op->set, op->unset };
+	struct fdb_guard *g;
+	json_t *state, *val, *old;
+	const char *key;
+	size_t i, k;
+
+	if (!st->guard_ms)
+		return;
+	g = guard_find(st, op->id);
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g || !(g->id = strdup(op->id)))
+			abort();
+		g->hv = jfs_fdb_hash(op->id, strlen(op->id));
+		g->set = json_object();
+		g->unset = json_object();
+		g->states = json_array();
+		if (st->nguards + 1 > st->ngbuckets)
+			guard_grow(st);
+		g->next = st->gbuckets[g->hv & (st->ngbuckets - 1)];
+		st->gbuckets[g->hv & (st->ngbuckets - 1)] = g;
+		st->nguards++;
+	} else {
+		guard_unlink_age(st, g);
+		st->guard_bytes -= g->cost;
+	}
+	gparts[0] = g->set;
+	gparts[1] = g->unset;
+
+	/* before this save: @op's base, and what the earlier saves wrote */
+	state = op->base ? json_deep_copy(op->base) : json_object();
+	json_object_foreach((json_t *)g->set, key, val)
+		if (!json_object_get(op->set, key) && !json_object_get(op->unset, key))
+			json_object_set_new(state, key, json_deep_copy(val));
+	/* keys new to the guard held their base in the earlier states too */
+	json_array_foreach(g->states, i, old) {
+		for (k = 0; k < 2; k++) {
+			json_object_foreach((json_t *)oparts[k], key, val) {
+				if (json_object_get(gparts[0], key) || json_object_get(gparts[1], key))
+					continue;
+				if (json_object_get(op->base, key))
+					json_object_set_new(old, key, json_deep_copy(json_object_get(
+									   op->base, key)));
+			}
+		}
+	}
+	json_object_foreach((json_t *)op->set, key, val) {
+		json_object_set_new(g->set, key, json_deep_copy(val));
+		json_object_del(g->unset, key);
+	}
+	json_object_foreach((json_t *)op->unset, key, val) {
+		json_object_del(g->set, key);
+		json_object_set_new(g->unset, key, json_true());
+	}
+	json_array_foreach(g->states, i, old) {
+		if (jfs_json_equal(old, state))
+			break;
+	}
+	if (i == json_array_size(g->states))
+		json_array_append(g->states, state);
+	json_decref(state);
+	if (json_array_size(g->states) > MAX_GUARD_STATES)
+		json_array_remove(g->states, 0);
+
+	g->hash = op->hash;
+	g->expires_ms = now + st->guard_ms;
+	if (!op->reapply)
+		g->reapplied = 0; /* a new edit: count its re-applies afresh */
+	/* the item's size bounds the patch and each state */
+	g->cost = sizeof(*g) + strlen(g->id) + op->len * (1 + json_array_size(g->states));
+	st->guard_bytes += g->cost;
+	guard_link_newest(st, g);
+	guard_expire(st, now);
+}
+
+/*
+ * Whether @item holds @vals's value (absent: absent) of every key @g
+ * touched but "updatedAt", which Jovo's stale copy keeps old anyway.
+ */
+static bool guard_keys_equal(const struct fdb_guard *g, const json_t *item, const json_t *vals)
+{
+	const json_t *parts[2] = { g->set, g->unset };
+	const char *key;
+	json_t *val;
+	size_t k;
+
+	for (k = 0; k < 2; k++) {
+		json_object_foreach((json_t *)parts[k], key, val) {
+			if (strcmp(key, "updatedAt") &&
+			    values_differ(json_object_get(item, key), json_object_get(vals, key)))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Under lock: @fresh (the file's item, bytes hashing to @hash) has @g's
+ * keys back as before a save: make the edit pending again (on top of @e,
+ * a P_MODIFY of the id, or NULL). Gives up after MAX_REAPPLY.
+ */
+static void guard_reapply(struct filedb_store *st, struct fdb_guard *g, struct fdb_pending *e,
+			  const json_t *fresh, uint64_t hash)
+{
+	const json_t *parts[2] = { g->set, g->unset };
+	const char *key;
+	json_t *val, *fv;
+	size_t k;
+
+	if (++g->reapplied > MAX_REAPPLY) {
+		struct jfs_err ce;
+
+		jfs_err_set(&ce, ESTALE, "edit of '%s' lost: stale rewrites of the file undid it "
+			    "%u times; not applying it again", g->id, g->reapplied);
+		jfs_log(LOG_ERR, "filedb: %s", ce.msg);
+		record_deferred(st, &ce);
+		guard_del(st, g);
+		return;
+	}
+	jfs_log(LOG_WARNING, "filedb: '%s': a stale rewrite of the file undid a stored edit; "
+		"applying it again", g->id);
+	if (!e) {
+		e = pend_add(st, g->id, P_MODIFY);
+		e->set = json_object();
+		e->unset = json_object();
+		e->base = json_object();
+		e->base_hash = hash;
+		e->reapply = true;
+	}
+	for (k = 0; k < 2; k++) {
+		json_object_foreach((json_t *)parts[k], key, val) {
+			/* the revert is no conflict: the base of the key is what is there now */
+			fv = json_object_get(fresh, key);
+			if (fv)
+				json_object_set_new(e->base, key, json_deep_copy(fv));
+			else
+				json_object_del(e->base, key);
+			if (pend_touches(e, key))
+				continue; /* edited again since: the newer edit wins */
+			if (k == 0)
+				json_object_set_new(e->set, key, json_deep_copy(val));
+			else
+				json_object_set_new(e->unset, key, json_true());
+		}
+	}
+	g->hash = hash; /* this revert is handled: not counted again */
+	pend_touched(st, e);
+}
+
+/*
+ * Under lock, after st->cur changed to a rescan of a foreign write and
+ * before pend_rebase(): re-apply guarded edits that a stale writer undid.
+ * A guarded item that holds some third value was really changed: its guard
+ * goes, and the usual rules hold.
+ */
+static void guard_check(struct filedb_store *st)
+{
+	struct fdb_snap *s = st->cur;
+	struct fdb_guard *g, *next;
+	size_t j;
+
+	guard_expire(st, mono_ms());
+	for (g = st->goldest; g; g = next) {
+		long i = jfs_fdb_index_find(&s->idx, g->id, strlen(g->id));
+		struct fdb_pending *e;
+		json_t *fresh, *state;
+		int ret;
+
+		next = g->newer;
+		if (i < 0) {
+			guard_del(st, g); /* deleted: no stale copy of an edit brings it back */
+			continue;
+		}
+		if (s->idx.items[i].hash == g->hash)
+			continue;
+		e = st->npending ? pend_find(st, g->id) : NULL;
+		if (e && e->kind != P_MODIFY) {
+			guard_del(st, g); /* created anew or removed since: that decides */
+			continue;
+		}
+		ret = snap_read_item(st, s, (size_t)i, &fresh, NULL);
+		if (ret == -EAGAIN) {
+			s->racy = true; /* rewritten again already: rescan next time, decide then */
+			continue;
+		}
+		if (ret)
+			continue; /* unreadable: loads and pend_rebase() report it */
+		if (guard_keys_equal(g, fresh, g->set)) {
+			/* the edit holds; something else of the item changed */
+			g->hash = s->idx.items[i].hash;
+			json_decref(fresh);
+			continue;
+		}
+		json_array_foreach(g->states, j, state) {
+			if (guard_keys_equal(g, fresh, state))
+				break;
+		}
+		if (j < json_array_size(g->states)) {
+			next = g->newer; /* guard_reapply() may free g */
+			guard_reapply(st, g, e, fresh, s->idx.items[i].hash);
+		} else {
+			guard_del(st, g);
+		}
+		json_decref(fresh);
+	}
 }
 
 /*
@@ -818,6 +1173,7 @@ static int fdb_refresh(struct filedb_store *st, bool force, struct jfs_err *err)
 	diff_indexes(st, &old->idx, &s->idx);
 	st->cur = s;
 	st->bad = false;
+	guard_check(st);
 	pend_rebase(st);
 	pthread_mutex_unlock(&st->lock);
 	snap_put(old);
@@ -827,20 +1183,6 @@ out_unlock_scan:
 }
 
 /* ---- saving ---- */
-
-/* One pending change as a save saw it. */
-struct save_op {
-	char *id;
-	enum pend_kind kind;
-	bool replace;
-	uint64_t version;
-	uint64_t create_seq;
-	json_t *set, *unset;  /* P_MODIFY: copies of the patch */
-	uint64_t base_hash;   /* P_MODIFY */
-	json_t *result;       /* P_PUT: new reference */
-	bool written;         /* the save wrote the item */
-	uint64_t hash;        /* of what it wrote */
-};
 
 struct out_file {
 	int fd;
@@ -933,7 +1275,7 @@ static int cmp_create_seq(const void *a, const void *b)
 }
 
 static int out_item(struct out_file *o, struct jfs_fdb_index *nidx, bool *first, const char *id,
-		    const json_t *item, uint64_t *hash)
+		    const json_t *item, uint64_t *hash, uint64_t *len)
 {
 	struct jfs_fdb_entry e;
 	struct jfs_strbuf sb;
@@ -951,6 +1293,7 @@ static int out_item(struct out_file *o, struct jfs_fdb_index *nidx, bool *first,
 	e.updated_ms = item_time(item, "updatedAt");
 	e.flags = *first ? 0 : JFS_FDB_STD_GAP;
 	*hash = e.hash;
+	*len = e.len;
 	ret = out_add(o, sb.buf, sb.len);
 	jfs_strbuf_release(&sb);
 	if (!ret && jfs_fdb_index_add(nidx, &e, id, strlen(id)))
@@ -1037,14 +1380,15 @@ static int write_items(struct filedb_store *st, struct out_file *o, struct fdb_s
 			goto out_free;
 		res = patch_apply(item, op->set, op->unset);
 		json_decref(item);
-		ret = out_item(o, nidx, &first, op->id, res, &op->hash);
+		ret = out_item(o, nidx, &first, op->id, res, &op->hash, &op->len);
 		json_decref(res);
 		if (ret)
 			goto out_free;
 		op->written = true;
 	}
 	for (i = 0; i < nputs; i++) {
-		if ((ret = out_item(o, nidx, &first, puts[i]->id, puts[i]->result, &puts[i]->hash)))
+		if ((ret = out_item(o, nidx, &first, puts[i]->id, puts[i]->result, &puts[i]->hash,
+				    &puts[i]->len)))
 			goto out_free;
 		puts[i]->written = true;
 	}
@@ -1063,6 +1407,7 @@ out_free:
 /* Under lock, after a save of @ops: what is saved leaves the pending set. */
 static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t nops)
 {
+	int64_t now = mono_ms();
 	const char *key;
 	json_t *val;
 	size_t i;
@@ -1071,6 +1416,8 @@ static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t
 		struct save_op *op = &ops[i];
 		struct fdb_pending *e = pend_find(st, op->id);
 
+		if (op->written && op->kind == P_MODIFY)
+			guard_saved(st, op, now);
 		if (!e)
 			continue;
 		if (e->version == op->version) {
@@ -1123,6 +1470,7 @@ static void free_ops(struct save_op *ops, size_t nops)
 		free(ops[i].id);
 		json_decref(ops[i].set);
 		json_decref(ops[i].unset);
+		json_decref(ops[i].base);
 		json_decref(ops[i].result);
 	}
 	free(ops);
@@ -1189,7 +1537,9 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 				/* deep: no value shared with other threads, not even its refcount */
 				op->set = json_deep_copy(e->set);
 				op->unset = json_copy(e->unset);
+				op->base = json_deep_copy(e->base);
 				op->base_hash = e->base_hash;
+				op->reapply = e->reapply;
 			}
 			op->result = json_incref(e->result);
 		}
@@ -1477,6 +1827,9 @@ static void store_free(struct filedb_store *st)
 		while (st->buckets[i])
 			pend_del(st, st->buckets[i]);
 	free(st->buckets);
+	while (st->goldest)
+		guard_del(st, st->goldest);
+	free(st->gbuckets);
 	for (i = 0; i < st->nchanged; i++)
 		free(st->changed[i]);
 	free(st->changed);
@@ -1495,6 +1848,7 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 		       struct jfs_store **out, struct jfs_err *err)
 {
 	const char *path = DEFAULT_PATH, *key;
+	int64_t guard_ms = DEFAULT_GUARD_MS;
 	struct filedb_store *st;
 	pthread_condattr_t ca;
 	struct fdb_ident seen;
@@ -1512,6 +1866,12 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 					return jfs_err_set(err, EINVAL,
 							   "'filedb.pathToFile' must be a non-empty string");
 				path = json_string_value(val);
+			} else if (!strcmp(key, "staleRewriteWindowMs")) {
+				/* jovofs's own: how long saved edits are guarded (0: not at all) */
+				if (!json_is_integer(val) || json_integer_value(val) < 0)
+					return jfs_err_set(err, EINVAL, "'filedb.staleRewriteWindowMs' "
+							   "must be an integer >= 0");
+				guard_ms = json_integer_value(val);
 			} else {
 				jfs_log(LOG_WARNING, "unknown key 'filedb.%s' ignored", key);
 			}
@@ -1525,6 +1885,7 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 	st->read_only = opts && opts->read_only;
 	st->retry_ms = opts && opts->retry_ms > 0 ? opts->retry_ms : DEFAULT_RETRY_MS;
 	st->write_delay_ms = opts && opts->write_delay_ms > 0 ? opts->write_delay_ms : 0;
+	st->guard_ms = guard_ms;
 	pthread_mutex_init(&st->save_lock, NULL);
 	pthread_mutex_init(&st->scan_lock, NULL);
 	pthread_mutex_init(&st->lock, NULL);
@@ -2126,6 +2487,7 @@ static void filedb_describe(struct jfs_store *store, json_t *out)
 	json_object_set_new(out, "backend", json_string("filedb"));
 	json_object_set_new(out, "pathToFile", json_string(st->path));
 	json_object_set_new(out, "writeDelayMs", json_integer(st->write_delay_ms));
+	json_object_set_new(out, "staleRewriteWindowMs", json_integer(st->guard_ms));
 }
 
 static void filedb_close(struct jfs_store *store)
@@ -2139,6 +2501,11 @@ static void filedb_close(struct jfs_store *store)
 	pthread_mutex_unlock(&st->lock);
 	if (st->started)
 		pthread_join(st->thread, NULL);
+	/* a stale rewrite that undid a saved edit is undone before the last save */
+	if (st->nguards && !st->read_only) {
+		jfs_err_clear(&e);
+		fdb_refresh(st, false, &e);
+	}
 	if (st->npending && !st->read_only) {
 		jfs_err_clear(&e);
 		if (fdb_save(st, &e))

@@ -14,10 +14,19 @@
  * ("majority" unless the URI says otherwise; w:1 when the server refuses
  * majority). TLS and auth options are the URI's, as libmongoc reads them.
  *
- * The client pool is made in start(), after the daemon forked. Every
- * request runs in mongo_run(), which retries what mongo_map_error() calls
- * transient for opts->retry_ms with backoff and jitter, then fails with
- * EIO; the pool reconnects by itself when the server is back.
+ * The client pools are made in start(), after the daemon forked: one for
+ * point requests (socket timeout opts->timeout_ms) and one for listings,
+ * whose sorted query may take a slow server long to start answering.
+ * Every request runs in mongo_run(), which retries what mongo_map_error()
+ * calls transient for opts->retry_ms with backoff and jitter, then fails
+ * with EIO; the pools reconnect by themselves when the server is back.
+ *
+ * Writes follow DESIGN section 5: update reads the stored document (its
+ * BSON types are what unchanged and changed values are written back
+ * with), checks the condition, then updateOne({_id, <cond_key>: {$eq:
+ * <the stored value, byte for byte>} | {$exists: false}}, {$set, $unset});
+ * matchedCount 0 means someone wrote in between: read again. create is
+ * insertOne (duplicate key: EEXIST), remove deleteOne (none: ENOENT).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,6 +48,23 @@
 #define MONGO_ENV_URI "JOVOFS_MONGODB_URI"
 #define MONGO_DRIVER_ERROR 1   /* an op's "look at the bson_error_t" */
 #define MONGO_RACE_RETRIES 8   /* fetch/update rounds lost to other writers */
+#define MONGO_LIST_OPEN 4      /* live listing cursors kept between pages */
+#define MONGO_LIST_IDLE_MS 60000 /* a live listing cursor unused this long is closed */
+/*
+ * Socket timeout of listings: the first batch of a sorted listing comes
+ * only after a server without a usable index sorted everything (FerretDB
+ * 1.24: about 55 s for 100k users).
+ */
+#define MONGO_LIST_SOCKET_MS 300000
+
+/* A listing's query kept open between pages (see mongo_list). */
+struct list_cursor {
+	char *last;               /* the page->next it continues from; NULL: slot free */
+	mongoc_client_t *client;  /* from list_pool, held while the cursor is open */
+	mongoc_collection_t *coll;
+	mongoc_cursor_t *cursor;
+	int64_t used_ms;
+};
 
 struct mongo_store {
 	struct jfs_store base;
@@ -52,7 +78,11 @@ struct mongo_store {
 	mongoc_write_concern_t *wc1; /* w:1, when the server refuses majority */
 	bool wc_fallback_allowed;    /* majority was our default, not the user's */
 	atomic_bool wc_use_w1;
-	mongoc_client_pool_t *pool;
+	bool user_socket_timeout;   /* the URI sets socketTimeoutMS: listings keep it */
+	mongoc_client_pool_t *pool; /* point requests: socket timeout opts.timeout_ms */
+	mongoc_client_pool_t *list_pool;
+	pthread_mutex_t list_lock;  /* protects lists */
+	struct list_cursor lists[MONGO_LIST_OPEN];
 };
 
 extern const struct jfs_backend_ops jfs_backend_mongodb;
@@ -191,7 +221,8 @@ static int conf_write_concern(const json_t *v, mongoc_write_concern_t *wc, struc
 	if (j)
 		mongoc_write_concern_set_journal(wc, json_is_true(j));
 	if (t && !json_is_number(t))
-		return jfs_err_set(err, EINVAL, "mongodb: 'writeConcern.wtimeoutMS' must be a number");
+		return jfs_err_set(err, EINVAL,
+				   "mongodb: 'writeConcern.wtimeoutMS' must be a number");
 	if (t)
 		mongoc_write_concern_set_wtimeout_int64(wc, (int64_t)jfs_json_number_value(t));
 	return 0;
@@ -206,10 +237,20 @@ static void uri_default_ms(mongoc_uri_t *uri, const char *opt, int64_t ms)
 	mongoc_uri_set_option_as_int32(uri, opt, (int32_t)ms);
 }
 
+static void list_close(struct mongo_store *ms, struct list_cursor *lc);
+
 static void mongo_free(struct mongo_store *ms)
 {
+	size_t i;
+
 	if (!ms)
 		return;
+	for (i = 0; i < MONGO_LIST_OPEN; i++)
+		if (ms->lists[i].last)
+			list_close(ms, &ms->lists[i]);
+	pthread_mutex_destroy(&ms->list_lock);
+	if (ms->list_pool)
+		mongoc_client_pool_destroy(ms->list_pool);
 	if (ms->pool)
 		mongoc_client_pool_destroy(ms->pool);
 	mongoc_write_concern_destroy(ms->wc);
@@ -279,6 +320,7 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 		return jfs_err_set(err, ENOMEM, "mongodb: out of memory");
 	ms->base.ops = &jfs_backend_mongodb;
 	ms->opts = *opts;
+	pthread_mutex_init(&ms->list_lock, NULL);
 
 	if (conf)
 		json_object_foreach((json_t *)conf, key, v) {
@@ -349,6 +391,7 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 	mongoc_write_concern_set_w(ms->wc1, 1);
 
 	/* one request must not hang for libmongoc's minutes-long defaults */
+	ms->user_socket_timeout = mongoc_uri_has_option(ms->uri, MONGOC_URI_SOCKETTIMEOUTMS);
 	uri_default_ms(ms->uri, MONGOC_URI_SOCKETTIMEOUTMS, opts->timeout_ms);
 	uri_default_ms(ms->uri, MONGOC_URI_CONNECTTIMEOUTMS, opts->timeout_ms);
 	uri_default_ms(ms->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, opts->timeout_ms);
@@ -366,8 +409,16 @@ out_free:
 
 /* ---- running requests ---- */
 
-typedef int mongo_op_fn(struct mongo_store *ms, mongoc_collection_t *coll, void *arg,
-			int attempt, bson_error_t *be, struct jfs_err *err);
+/* One try of a request: a pooled client and the collection, for the op to use. */
+struct mongo_call {
+	mongoc_client_pool_t *pool;
+	mongoc_client_t *client;
+	mongoc_collection_t *coll;
+	bool keep; /* set by the op: it keeps client and coll (a live listing cursor) */
+};
+
+typedef int mongo_op_fn(struct mongo_store *ms, struct mongo_call *call, void *arg, int attempt,
+			bson_error_t *be, struct jfs_err *err);
 
 static void sleep_ms(int64_t ms)
 {
@@ -387,27 +438,30 @@ static const mongoc_write_concern_t *mongo_wc(struct mongo_store *ms)
  * transient driver errors (@fn returned MONGO_DRIVER_ERROR) for @budget_ms.
  * @what and @id name the request in messages.
  */
-static int mongo_run_for(struct mongo_store *ms, int64_t budget_ms, const char *what,
-			 const char *id, mongo_op_fn *fn, void *arg, struct jfs_err *err)
+static int mongo_run_for(struct mongo_store *ms, mongoc_client_pool_t *pool, int64_t budget_ms,
+			 const char *what, const char *id, mongo_op_fn *fn, void *arg,
+			 struct jfs_err *err)
 {
 	int64_t start = jfs_now_ms(), backoff = 50, wait;
-	mongoc_collection_t *coll;
-	mongoc_client_t *client;
+	struct mongo_call call = { .pool = pool };
 	unsigned int seed = (unsigned int)start ^ (unsigned int)(uintptr_t)&start;
 	bson_error_t be;
 	bool retry;
 	int attempt, ret;
 
-	if (!ms->pool)
+	if (!pool)
 		return jfs_err_set(err, EIO, "cannot %s '%s': mongodb backend not started", what,
 				   id);
 	for (attempt = 0;; attempt++) {
 		memset(&be, 0, sizeof(be));
-		client = mongoc_client_pool_pop(ms->pool);
-		coll = mongoc_client_get_collection(client, ms->db_name, ms->coll_name);
-		ret = fn(ms, coll, arg, attempt, &be, err);
-		mongoc_collection_destroy(coll);
-		mongoc_client_pool_push(ms->pool, client);
+		call.client = mongoc_client_pool_pop(pool);
+		call.coll = mongoc_client_get_collection(call.client, ms->db_name, ms->coll_name);
+		call.keep = false;
+		ret = fn(ms, &call, arg, attempt, &be, err);
+		if (!call.keep) {
+			mongoc_collection_destroy(call.coll);
+			mongoc_client_pool_push(pool, call.client);
+		}
 		if (ret != MONGO_DRIVER_ERROR)
 			return ret;
 		if (ms->wc_fallback_allowed && wc_unsupported(&be) &&
@@ -434,7 +488,7 @@ static int mongo_run_for(struct mongo_store *ms, int64_t budget_ms, const char *
 static int mongo_run(struct mongo_store *ms, const char *what, const char *id, mongo_op_fn *fn,
 		     void *arg, struct jfs_err *err)
 {
-	return mongo_run_for(ms, ms->opts.retry_ms, what, id, fn, arg, err);
+	return mongo_run_for(ms, ms->pool, ms->opts.retry_ms, what, id, fn, arg, err);
 }
 
 static int64_t reply_count(const bson_t *reply, const char *key)
@@ -475,9 +529,10 @@ static int find_one(mongoc_collection_t *coll, const char *id, const bson_t *pro
 
 /* ---- start, list, load ---- */
 
-static int op_ping(struct mongo_store *ms, mongoc_collection_t *coll, void *arg, int attempt,
+static int op_ping(struct mongo_store *ms, struct mongo_call *call, void *arg, int attempt,
 		   bson_error_t *be, struct jfs_err *err)
 {
+	mongoc_collection_t *coll = call->coll;
 	bson_t cmd = BSON_INITIALIZER;
 	bool ok;
 
@@ -491,6 +546,7 @@ static int mongo_start(struct jfs_store *st, struct jfs_err *err)
 {
 	struct mongo_store *ms = mongo_from_store(st);
 	struct jfs_err perr = { 0 };
+	mongoc_uri_t *list_uri;
 	bson_error_t be;
 	int ret;
 
@@ -499,11 +555,21 @@ static int mongo_start(struct jfs_store *st, struct jfs_err *err)
 		return jfs_err_set(err, EINVAL, "mongodb: cannot use '%s': %s", ms->uri_redacted,
 				   be.message);
 	mongoc_client_pool_set_error_api(ms->pool, MONGOC_ERROR_API_VERSION_2);
+	list_uri = mongoc_uri_copy(ms->uri);
+	if (!ms->user_socket_timeout && ms->opts.timeout_ms < MONGO_LIST_SOCKET_MS)
+		mongoc_uri_set_option_as_int32(list_uri, MONGOC_URI_SOCKETTIMEOUTMS,
+					       MONGO_LIST_SOCKET_MS);
+	ms->list_pool = mongoc_client_pool_new_with_error(list_uri, &be);
+	mongoc_uri_destroy(list_uri);
+	if (!ms->list_pool)
+		return jfs_err_set(err, EINVAL, "mongodb: cannot use '%s': %s", ms->uri_redacted,
+				   be.message);
+	mongoc_client_pool_set_error_api(ms->list_pool, MONGOC_ERROR_API_VERSION_2);
 	/*
 	 * One try, no retries: a wrong password fails the mount; a server
 	 * that is away only warns, and every request retries on its own.
 	 */
-	ret = mongo_run_for(ms, 0, "ping", ms->uri_redacted, op_ping, NULL, &perr);
+	ret = mongo_run_for(ms, ms->pool, 0, "ping", ms->uri_redacted, op_ping, NULL, &perr);
 	if (ret == -EACCES || ret == -EINVAL) {
 		*err = perr;
 		return ret;
@@ -513,12 +579,6 @@ static int mongo_start(struct jfs_store *st, struct jfs_err *err)
 			perr.msg);
 	return 0;
 }
-
-struct list_arg {
-	const char *cursor;
-	size_t limit;
-	struct jfs_list_page *page;
-};
 
 static int64_t time_field(const bson_t *doc, const char *key)
 {
@@ -534,31 +594,162 @@ static int64_t time_field(const bson_t *doc, const char *key)
 	return -1;
 }
 
-static int op_list(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
-		   bson_error_t *be, struct jfs_err *err)
+/*
+ * Listing. Pages are stateless in meaning: page->next is the last _id
+ * seen and the next page is {_id: {$gt: next}} sorted by _id, so any
+ * cursor string works at any time. In practice the query of a listing
+ * stays open between pages (a live cursor, kept in ms->lists under the
+ * cursor string it continues from): a server that cannot use the _id index
+ * for that query (FerretDB sorts in memory) then sorts once per listing,
+ * not once per page. A live cursor that is gone or fails is replaced by
+ * the stateless query.
+ */
+static void list_close(struct mongo_store *ms, struct list_cursor *lc)
 {
-	struct list_arg *arg = argp;
-	struct jfs_list_page *page = arg->page;
-	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, child;
-	mongoc_cursor_t *cursor;
+	if (lc->cursor)
+		mongoc_cursor_destroy(lc->cursor);
+	if (lc->coll)
+		mongoc_collection_destroy(lc->coll);
+	if (lc->client)
+		mongoc_client_pool_push(ms->list_pool, lc->client);
+	free(lc->last);
+	memset(lc, 0, sizeof(*lc));
+}
+
+/* Take the live cursor that continues from @cursor out of the table; close idle ones. */
+static bool list_take(struct mongo_store *ms, const char *cursor, struct list_cursor *out)
+{
+	struct list_cursor idle[MONGO_LIST_OPEN];
+	int64_t now = jfs_now_ms();
+	size_t i, n = 0;
+	bool found = false;
+
+	pthread_mutex_lock(&ms->list_lock);
+	for (i = 0; i < MONGO_LIST_OPEN; i++) {
+		struct list_cursor *lc = &ms->lists[i];
+
+		if (!lc->last)
+			continue;
+		if (!found && !strcmp(lc->last, cursor)) {
+			*out = *lc;
+			memset(lc, 0, sizeof(*lc));
+			found = true;
+		} else if (now - lc->used_ms > MONGO_LIST_IDLE_MS) {
+			idle[n++] = *lc;
+			memset(lc, 0, sizeof(*lc));
+		}
+	}
+	pthread_mutex_unlock(&ms->list_lock);
+	for (i = 0; i < n; i++)
+		list_close(ms, &idle[i]);
+	return found;
+}
+
+/* Keep @lc (it continues from lc->last) for the next page; the oldest makes room. */
+static void list_keep(struct mongo_store *ms, struct list_cursor *lc)
+{
+	struct list_cursor old;
+	size_t i, slot = 0;
+
+	lc->used_ms = jfs_now_ms();
+	pthread_mutex_lock(&ms->list_lock);
+	for (i = 0; i < MONGO_LIST_OPEN; i++) {
+		if (!ms->lists[i].last) {
+			slot = i;
+			break;
+		}
+		if (ms->lists[i].used_ms < ms->lists[slot].used_ms)
+			slot = i;
+	}
+	old = ms->lists[slot];
+	ms->lists[slot] = *lc;
+	pthread_mutex_unlock(&ms->list_lock);
+	memset(lc, 0, sizeof(*lc));
+	if (old.last)
+		list_close(ms, &old);
+}
+
+/*
+ * Fill @page with up to @limit entries from @cursor. Returns 0 (page->next
+ * set when the page is full), -ENOMEM, or MONGO_DRIVER_ERROR with @be set.
+ */
+static int list_fill(mongoc_cursor_t *cursor, size_t limit, struct jfs_list_page *page,
+		     bson_error_t *be, struct jfs_err *err)
+{
 	const bson_t *doc;
 	const char *id;
 	char *last = NULL;
 	bson_iter_t it;
 	uint32_t len;
-	size_t skipped = 0;
-	int ret = 0;
+	size_t skipped = 0, idlen;
 
-	jfs_list_page_release(page);
-	page->entries = calloc(arg->limit ? arg->limit : 1, sizeof(*page->entries));
+	page->entries = calloc(limit, sizeof(*page->entries));
 	if (!page->entries)
 		return jfs_err_set(err, ENOMEM, "mongodb: out of memory");
-	/* stateless pages: every string _id after the last one seen, in order */
+	while (page->n + skipped < limit && mongoc_cursor_next(cursor, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		id = bson_iter_utf8(&it, &len);
+		idlen = strlen(id);
+		free(last);
+		if (idlen != len) {
+			/*
+			 * An _id with a NUL byte cannot be a C string, so no file
+			 * name. Every id that starts like it (up to the NUL) sorts
+			 * before that prefix + "\x01": the next page starts there.
+			 */
+			last = malloc(idlen + 2);
+			if (!last)
+				abort();
+			memcpy(last, id, idlen);
+			last[idlen] = '\x01';
+			last[idlen + 1] = '\0';
+			jfs_log(LOG_DEBUG, "mongodb: skipping an _id with a NUL byte");
+			skipped++;
+			continue;
+		}
+		last = strdup(id);
+		page->entries[page->n].id = strdup(id);
+		if (!last || !page->entries[page->n].id)
+			abort();
+		page->entries[page->n].created_ms = time_field(doc, "createdAt");
+		page->entries[page->n].updated_ms = time_field(doc, "updatedAt");
+		page->n++;
+	}
+	if (mongoc_cursor_error(cursor, be)) {
+		free(last);
+		jfs_list_page_release(page);
+		return MONGO_DRIVER_ERROR;
+	}
+	if (page->n + skipped == limit && last)
+		page->next = last;
+	else
+		free(last);
+	return 0;
+}
+
+struct list_arg {
+	const char *cursor;
+	size_t limit;
+	struct jfs_list_page *page;
+};
+
+static int op_list(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
+		   bson_error_t *be, struct jfs_err *err)
+{
+	struct list_arg *arg = argp;
+	struct jfs_list_page *page = arg->page;
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, child;
+	struct list_cursor lc = { 0 };
+	mongoc_cursor_t *cursor;
+	int ret;
+
+	jfs_list_page_release(page);
 	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &child);
 	if (arg->cursor)
 		BSON_APPEND_UTF8(&child, "$gt", arg->cursor);
 	else
-		BSON_APPEND_UTF8(&child, "$gte", "");
+		BSON_APPEND_UTF8(&child, "$gte", ""); /* every string _id: the only ids we know */
 	bson_append_document_end(&filter, &child);
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &child);
 	BSON_APPEND_INT32(&child, "_id", 1);
@@ -568,46 +759,23 @@ static int op_list(struct mongo_store *ms, mongoc_collection_t *coll, void *argp
 	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &child);
 	BSON_APPEND_INT32(&child, "_id", 1);
 	bson_append_document_end(&opts, &child);
-	BSON_APPEND_INT64(&opts, "limit", (int64_t)arg->limit);
-	BSON_APPEND_INT32(&opts, "batchSize", arg->limit > 1000 ? 1000 : (int32_t)arg->limit);
+	/* no limit: the same cursor serves the following pages */
+	BSON_APPEND_INT32(&opts, "batchSize", arg->limit > 10000 ? 10000 : (int32_t)arg->limit);
 
-	cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-	while (page->n + skipped < arg->limit && mongoc_cursor_next(cursor, &doc)) {
-		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
-			continue;
-		id = bson_iter_utf8(&it, &len);
-		free(last);
-		if (strlen(id) != len) {
-			/*
-			 * An _id with a NUL byte cannot be a C string, so no file
-			 * name. Every id that starts like it (up to the NUL) sorts
-			 * before that prefix + "\x01": the next page starts there.
-			 */
-			last = malloc(strlen(id) + 2);
-			memcpy(last, id, strlen(id));
-			last[strlen(id)] = '\x01';
-			last[strlen(id) + 1] = '\0';
-			/* an _id with a NUL byte cannot be a C string, so no file name */
-			jfs_log(LOG_DEBUG, "mongodb: skipping an _id with a NUL byte");
-			skipped++;
-			continue;
-		}
-		last = strdup(id);
-		page->entries[page->n].id = strdup(id);
-		page->entries[page->n].created_ms = time_field(doc, "createdAt");
-		page->entries[page->n].updated_ms = time_field(doc, "updatedAt");
-		page->n++;
-	}
-	if (mongoc_cursor_error(cursor, be)) {
-		ret = MONGO_DRIVER_ERROR;
-		free(last);
-		jfs_list_page_release(page);
-	} else if (arg->limit && page->n + skipped == arg->limit && last) {
-		page->next = last;
+	cursor = mongoc_collection_find_with_opts(call->coll, &filter, &opts, NULL);
+	ret = list_fill(cursor, arg->limit, page, be, err);
+	if (ret == 0 && page->next) {
+		lc.client = call->client;
+		lc.coll = call->coll;
+		lc.cursor = cursor;
+		lc.last = strdup(page->next);
+		if (!lc.last)
+			abort();
+		call->keep = true;
+		list_keep(ms, &lc);
 	} else {
-		free(last);
+		mongoc_cursor_destroy(cursor);
 	}
-	mongoc_cursor_destroy(cursor);
 	bson_destroy(&opts);
 	bson_destroy(&filter);
 	return ret;
@@ -618,9 +786,29 @@ static int mongo_list(struct jfs_store *st, const char *cursor, size_t limit,
 {
 	struct mongo_store *ms = mongo_from_store(st);
 	struct list_arg arg = { .cursor = cursor, .limit = limit ? limit : 1000, .page = page };
+	struct list_cursor lc = { 0 };
+	bson_error_t be;
+	int ret;
 
 	memset(page, 0, sizeof(*page));
-	return mongo_run(ms, "list", cursor ? cursor : "", op_list, &arg, err);
+	if (cursor && ms->list_pool && list_take(ms, cursor, &lc)) {
+		memset(&be, 0, sizeof(be));
+		ret = list_fill(lc.cursor, arg.limit, page, &be, err);
+		if (ret == 0 && page->next) {
+			free(lc.last);
+			lc.last = strdup(page->next);
+			if (!lc.last)
+				abort();
+			list_keep(ms, &lc);
+			return 0;
+		}
+		list_close(ms, &lc);
+		if (ret <= 0)
+			return ret;
+		jfs_log(LOG_DEBUG, "mongodb: listing cursor lost (%s), querying again", be.message);
+	}
+	return mongo_run_for(ms, ms->list_pool, ms->opts.retry_ms, "list", cursor ? cursor : "",
+			     op_list, &arg, err);
 }
 
 struct load_arg {
@@ -628,9 +816,10 @@ struct load_arg {
 	json_t *item;
 };
 
-static int op_load(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+static int op_load(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
 		   bson_error_t *be, struct jfs_err *err)
 {
+	mongoc_collection_t *coll = call->coll;
 	struct load_arg *arg = argp;
 	bson_t doc = BSON_INITIALIZER;
 	int ret;
@@ -686,9 +875,11 @@ static bool patch_applied(const json_t *cur, const struct jfs_patch *patch)
 			if (settable_key(key) && !jfs_json_equal(json_object_get(cur, key), v))
 				return false;
 	if (patch->unset)
-		for (i = 0; i < json_array_size(patch->unset); i++)
-			if (json_object_get(cur, json_string_value(json_array_get(patch->unset, i))))
+		for (i = 0; i < json_array_size(patch->unset); i++) {
+			key = json_string_value(json_array_get(patch->unset, i));
+			if (key && json_object_get(cur, key))
 				return false;
+		}
 	return true;
 }
 
@@ -701,15 +892,16 @@ static int build_update(const struct jfs_patch *patch, const bson_t *cur, bson_t
 	json_t *v;
 	size_t i;
 	int ret = 0, n = 0;
+	bool have_old;
 
 	if (patch->set && json_object_size(patch->set)) {
 		BSON_APPEND_DOCUMENT_BEGIN(update, "$set", &child);
 		json_object_foreach(patch->set, key, v) {
 			if (!settable_key(key))
 				continue;
-			ret = jfs_bson_append_json(&child, key, v,
-						   bson_iter_init_find(&old, cur, key) ? &old : NULL,
-						   key, err);
+			have_old = bson_iter_init_find(&old, cur, key);
+			ret = jfs_bson_append_json(&child, key, v, have_old ? &old : NULL, key,
+						   err);
 			if (ret)
 				break;
 			n++;
@@ -732,9 +924,10 @@ static int build_update(const struct jfs_patch *patch, const bson_t *cur, bson_t
 	return n;
 }
 
-static int op_update(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+static int op_update(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
 		     bson_error_t *be, struct jfs_err *err)
 {
+	mongoc_collection_t *coll = call->coll;
 	struct update_arg *arg = argp;
 	const struct jfs_patch *patch = arg->patch;
 	bson_t cur, filter, update, opts, reply, child;
@@ -826,9 +1019,10 @@ struct create_arg {
 	const bson_t *doc;
 };
 
-static int op_create(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+static int op_create(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
 		     bson_error_t *be, struct jfs_err *err)
 {
+	mongoc_collection_t *coll = call->coll;
 	struct create_arg *arg = argp;
 	bson_t opts = BSON_INITIALIZER, cur = BSON_INITIALIZER;
 	json_t *cur_item;
@@ -882,9 +1076,10 @@ out_destroy:
 	return ret;
 }
 
-static int op_remove(struct mongo_store *ms, mongoc_collection_t *coll, void *argp, int attempt,
+static int op_remove(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
 		     bson_error_t *be, struct jfs_err *err)
 {
+	mongoc_collection_t *coll = call->coll;
 	const char *id = argp;
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, reply;
 	int ret = 0;

@@ -504,6 +504,7 @@ struct old_index {
 
 static void old_index_build(struct old_index *ix, const bson_iter_t *old_doc)
 {
+	const char *key;
 	bson_iter_t it;
 	size_t count = 0;
 
@@ -520,8 +521,9 @@ static void old_index_build(struct old_index *ix, const bson_iter_t *old_doc)
 	while (ix->n < count && bson_iter_next(&it)) {
 		ix->iters[ix->n].it = it;
 		/* the first of duplicate keys wins, as bson_iter_find would */
-		if (!json_object_get(ix->pos, bson_iter_key(&it)))
-			json_object_set_new(ix->pos, bson_iter_key(&it), json_integer((json_int_t)ix->n));
+		key = bson_iter_key(&it);
+		if (!json_object_get(ix->pos, key))
+			json_object_set_new(ix->pos, key, json_integer((json_int_t)ix->n));
 		ix->n++;
 	}
 }
@@ -624,7 +626,8 @@ static int append_value(bson_t *b, const char *key, const json_t *v, const bson_
 	case JSON_ARRAY:
 		return append_array(b, key, v, old, path, err);
 	case JSON_STRING:
-		ret = bson_append_utf8(b, key, -1, json_string_value(v), (int)json_string_length(v));
+		ret = bson_append_utf8(b, key, -1, json_string_value(v),
+				       (int)json_string_length(v));
 		break;
 	case JSON_INTEGER:
 	case JSON_REAL:

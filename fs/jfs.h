@@ -76,7 +76,7 @@ struct jfs_opts {
 };
 
 struct jfs_scratch;
-struct jfs_wbuf;
+struct jfs_handle;
 
 /** What the mount knows of one user. Guarded by jfs.lock. */
 struct jfs_user {
@@ -110,7 +110,7 @@ struct jfs_user {
 	uint32_t fsize[JFS_SUB_RECORD + 1 + 8];
 
 	char *last_error[JFS_SUB_RECORD + 2]; /* per file kind (history items share one) */
-	struct jfs_wbuf *wbufs;
+	struct jfs_handle *handles;    /* element files open for writing */
 	struct jfs_scratch *scratch;          /* scratch files in this user's dirs */
 	struct jfs_user *hnext_id, *hnext_name;
 };
@@ -145,7 +145,7 @@ struct jfs {
 	struct jfs_policy policy;
 	struct fuse_session *se;
 
-	int nwbufs;                    /* write buffers in existence (atomic): flush's fast path */
+	int nhandles;                    /* write buffers in existence (atomic): flush's fast path */
 	pthread_mutex_t lock;          /* everything below */
 	struct jfs_utable users;
 	struct jfs_user **listing;     /* users in listing order */

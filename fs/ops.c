@@ -32,15 +32,26 @@
 #define XATTR_ERROR "user.jovofs.error"
 #define LIST_PAGE 1000
 #define ERR_HISTORY (JFS_SUB_RECORD + 1) /* last_error slot shared by history items */
+#define JFS_SNAPSHOT_MIN (128 * 1024)      /* one FUSE read request */
 
-/** Pending content of an element file between write() and flush(). */
-struct jfs_wbuf {
+/*
+ * An element file open for writing: its content between open() and the
+ * close() that commits it. The kernel's file handle (fi->fh) points here;
+ * the file is opened with direct I/O, so the bytes being written never
+ * reach the page cache other readers share: they see the stored content
+ * until the commit.
+ */
+struct jfs_handle {
 	fuse_ino_t ino;
 	struct jfs_strbuf data;
-	bool written;          /* written or explicitly truncated; not just opened with O_TRUNC */
-	pid_t writer;          /* the thread that wrote: it alone sees the unflushed bytes */
+	bool written;          /* written (or ftruncate()d) since the last commit */
+	bool dormant;          /* opened with O_TRUNC and nothing written yet */
+	bool fresh;            /* nothing written or truncated through it yet */
+	bool snapshot;         /* a reader's copy of a large file, read whole or not at all */
+	pid_t opener;          /* the thread that opened it */
 	json_t *seen;          /* the item the writer started from (new ref), may be NULL */
-	struct jfs_wbuf *next;
+	struct jfs_user *u;
+	struct jfs_handle *next;
 };
 
 /** A file that is not an element: lives in memory, never stored. */
@@ -67,23 +78,6 @@ struct jfs_notify {
 	char *name;
 	struct jfs_notify *next;
 };
-
-/*
- * The thread id of the request being handled. Without open() there are no
- * file handles, so this is how a writer is told from other readers.
- */
-static __thread pid_t req_pid;
-
-static void req_begin(fuse_req_t req)
-{
-	req_pid = fuse_req_ctx(req)->pid;
-}
-
-/* Whether the current request sees the unflushed bytes of @wb. */
-static bool sees_wbuf(const struct jfs_wbuf *wb)
-{
-	return wb && wb->written && wb->writer == req_pid;
-}
 
 #define SCRATCH_BUCKETS 256
 static struct jfs_scratch *scratch_hash[SCRATCH_BUCKETS]; /* guarded by fs->lock */
@@ -804,29 +798,35 @@ static void scratch_unlink(struct jfs_scratch *sc)
 /* ------------------------------------------------------------------ */
 /* write buffers */
 
-static struct jfs_wbuf *wbuf_find(struct jfs_user *u, fuse_ino_t ino)
+static struct jfs_handle *fh_handle(const struct fuse_file_info *fi)
 {
-	struct jfs_wbuf *wb;
+	return fi ? (struct jfs_handle *)(uintptr_t)fi->fh : NULL;
+}
 
-	for (wb = u->wbufs; wb; wb = wb->next)
-		if (wb->ino == ino)
-			return wb;
+/* An open write handle of @ino, if any (for existence while being written). */
+static struct jfs_handle *handle_find(struct jfs_user *u, fuse_ino_t ino)
+{
+	struct jfs_handle *h;
+
+	for (h = u->handles; h; h = h->next)
+		if (h->ino == ino && !h->snapshot)
+			return h;
 	return NULL;
 }
 
-static void wbuf_free(struct jfs *fs, struct jfs_user *u, struct jfs_wbuf *wb)
+static void handle_free(struct jfs *fs, struct jfs_handle *h)
 {
-	__atomic_sub_fetch(&fs->nwbufs, 1, __ATOMIC_RELAXED);
-	struct jfs_wbuf **pp;
+	struct jfs_handle **pp;
 
-	for (pp = &u->wbufs; *pp; pp = &(*pp)->next)
-		if (*pp == wb) {
-			*pp = wb->next;
+	__atomic_sub_fetch(&fs->nhandles, 1, __ATOMIC_RELAXED);
+	for (pp = &h->u->handles; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
 			break;
 		}
-	jfs_strbuf_release(&wb->data);
-	json_decref(wb->seen);
-	free(wb);
+	jfs_strbuf_release(&h->data);
+	json_decref(h->seen);
+	free(h);
 }
 
 /* ------------------------------------------------------------------ */
@@ -993,7 +993,7 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 			st->st_nlink = 3;
 		return 0;
 	}
-	if (fsize_slot(sub) >= 0 && u->fsize[fsize_slot(sub)] && !wbuf_find(u, ino)) {
+	if (fsize_slot(sub) >= 0 && u->fsize[fsize_slot(sub)] > 1) {
 		uint32_t v = u->fsize[fsize_slot(sub)];
 
 		if (v == 1)
@@ -1021,8 +1021,8 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 		base_attr(fs, st, ino, S_IFDIR | 0755, user_mtime(fs, u));
 		break;
 	default: {
-		struct jfs_wbuf *wbx = wbuf_find(u, ino);
-		struct jfs_wbuf *wb = sees_wbuf(wbx) ? wbx : NULL;
+		/* an element being created exists for its writer's fstat() */
+		struct jfs_handle *wbx = handle_find(u, ino);
 		int64_t mtime = user_mtime(fs, u);
 		size_t len = 0;
 		char *buf;
@@ -1041,7 +1041,7 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 		if (sub == JFS_SUB_SESSION && jfs_item_session_updated_ms(item) >= 0)
 			mtime = jfs_item_session_updated_ms(item);
 		base_attr(fs, st, ino, S_IFREG | (sub == JFS_SUB_RECORD ? 0444 : 0644), mtime);
-		size_attr(st, wb ? wb->data.len : len);
+		size_attr(st, len);
 		*timeout = wbx ? 0 : file_timeout(fs, item, sub);
 		break;
 	}
@@ -1171,7 +1171,7 @@ static int resolve(struct jfs *fs, fuse_ino_t parent, const char *name, fuse_ino
 				*ino = user_ino(u, JFS_SUB_HISTDIR);
 		} else if (esub > 0) {
 			buf = render_file(fs, item, (unsigned)esub, &len);
-			if (buf || wbuf_find(u, user_ino(u, (unsigned)esub)))
+			if (buf || handle_find(u, user_ino(u, (unsigned)esub)))
 				*ino = user_ino(u, (unsigned)esub);
 			free(buf);
 		}
@@ -1223,8 +1223,6 @@ static void jfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	fuse_ino_t ino;
 	int rc;
-
-	req_begin(req);
 
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
@@ -1290,8 +1288,6 @@ static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct stat st;
 	int rc;
 
-	req_begin(req);
-
 	if (ino == JFS_INO_ROOT) {
 		/* the root's mtime tells the kernel when its cached listing is stale */
 		pthread_mutex_lock(&fs->lock);
@@ -1321,7 +1317,6 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 {
 	struct jfs_scratch *sc;
 	struct jfs_user *u;
-	struct jfs_wbuf *wb;
 	json_t *item;
 	unsigned sub;
 	int rc;
@@ -1351,16 +1346,6 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 	sub = ino_sub(ino);
 	if (sub == JFS_SUB_DIR || sub == JFS_SUB_HISTDIR)
 		return -EISDIR;
-	wb = wbuf_find(u, ino);
-	if (sees_wbuf(wb)) {
-		/* the writer reads back what it wrote, like on any file */
-		*buf = malloc(wb->data.len + 1);
-		if (!*buf)
-			return -ENOMEM;
-		memcpy(*buf, wb->data.buf, wb->data.len);
-		*len = wb->data.len;
-		return 0;
-	}
 	rc = item_get(fs, u, &item);
 	if (rc < 0)
 		return rc;
@@ -1378,15 +1363,24 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
+	struct jfs_handle *h = fh_handle(fi);
 	char *buf = NULL;
 	size_t len = 0;
-	int rc;
-
-	req_begin(req);
+	int rc = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
-	rc = node_content(fs, ino, &buf, &len);
+	if (h) {
+		/* the writer reads back what it wrote, like on any file */
+		len = h->data.len;
+		buf = malloc(len + 1);
+		if (!buf)
+			rc = -ENOMEM;
+		else
+			memcpy(buf, h->data.buf, len);
+	} else {
+		rc = node_content(fs, ino, &buf, &len);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -1464,8 +1458,6 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	unsigned sub = 0;
 	int rc = 0;
 
-	req_begin(req);
-
 	db.buf = malloc(size);
 	if (!db.buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -1475,8 +1467,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		pthread_mutex_lock(&fs->lock);
 		bool stale = listing_stale(fs);
 		pthread_mutex_unlock(&fs->lock);
-		if (stale)
-			listing_refresh(fs);
+		/* a backend that cannot list (down past the retry time) is EIO, not an empty folder */
+		if (stale && listing_refresh(fs) < 0) {
+			free(db.buf);
+			fuse_reply_err(req, EIO);
+			return;
+		}
 	}
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
@@ -1764,112 +1760,92 @@ static int commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *
 }
 
 /*
- * The write buffer of element file @ino, made on first use from the
- * current content (empty when @empty). Lock held (may be dropped).
+ * Open element file @ino of @u for writing: a new handle holding the
+ * current content (empty with @trunc). Lock held (may be dropped).
  */
-static int wbuf_get(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool empty,
-		    struct jfs_wbuf **out)
+static int handle_new(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool trunc,
+		      pid_t opener, struct jfs_handle **out)
 {
-	struct jfs_wbuf *wb = wbuf_find(u, ino);
+	struct jfs_handle *h;
 	json_t *item = NULL;
 	size_t len = 0;
 	char *buf;
 	int rc;
 
-	if (wb) {
-		*out = wb;
-		return 0;
-	}
 	rc = item_get(fs, u, &item);
 	if (rc < 0)
 		return rc;
-	wb = wbuf_find(u, ino); /* the lock may have been dropped */
-	if (wb) {
-		json_decref(item);
-		*out = wb;
-		return 0;
-	}
-	wb = calloc(1, sizeof(*wb));
-	if (!wb) {
+	h = calloc(1, sizeof(*h));
+	if (!h) {
 		json_decref(item);
 		return -ENOMEM;
 	}
-	wb->ino = ino;
+	h->ino = ino;
+	h->u = u;
+	h->fresh = true;
+	h->opener = opener;
+	jfs_strbuf_init(&h->data);
 	/* the writer started from what was last read, if the cache moved on since */
 	if (u->served && u->served != item) {
-		wb->seen = json_incref(u->served);
-		json_decref(item);
+		h->seen = json_incref(u->served);
 	} else {
-		wb->seen = item;
+		h->seen = json_incref(item);
 	}
-	jfs_strbuf_init(&wb->data);
-	if (!empty) {
+	if (trunc) {
+		h->dormant = true;
+	} else {
 		buf = render_file(fs, item, ino_sub(ino), &len);
 		if (buf) {
-			jfs_strbuf_add(&wb->data, buf, len);
+			jfs_strbuf_add(&h->data, buf, len);
 			free(buf);
 		}
 	}
-	wb->next = u->wbufs;
-	u->wbufs = wb;
-	__atomic_add_fetch(&fs->nwbufs, 1, __ATOMIC_RELAXED);
-	*out = wb;
+	json_decref(item);
+	h->next = u->handles;
+	u->handles = h;
+	__atomic_add_fetch(&fs->nhandles, 1, __ATOMIC_RELAXED);
+	*out = h;
 	return 0;
 }
 
-/* The thread group (process) of thread @tid, or @tid when unknown. */
-static pid_t tgid_of(pid_t tid)
-{
-	char path[64], line[128];
-	pid_t tgid = tid;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "r");
-	if (!f)
-		return tid;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "Tgid:", 5)) {
-			tgid = (pid_t)strtol(line + 5, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return tgid;
-}
-
 /*
- * Commit the write buffer of @ino if it holds a write. A close by another
- * process (a reader, a child that inherited the descriptor) does not
- * commit the writer's unfinished content; fsync (@any) does. Called without
- * the lock.
+ * Commit what was written through @h since its last commit. The content
+ * stays in the handle: a descriptor closed early by a child (a shell's
+ * dup()) is a commit point, and later writes go on from there. Called
+ * without the lock; @h stays valid (it is freed only by release).
  */
-static int commit_pending(struct jfs *fs, fuse_ino_t ino, bool inval_now, bool any)
+static int commit_handle(struct jfs *fs, struct jfs_handle *h, bool inval_now)
 {
-	struct jfs_user *u;
-	struct jfs_wbuf *wb;
 	json_t *seen;
 	char *text;
 	size_t len;
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
-	u = user_by_ino(fs, ino);
-	wb = u ? wbuf_find(u, ino) : NULL;
-	if (!wb || !wb->written) {
+	if (!h->written) {
 		pthread_mutex_unlock(&fs->lock);
 		return 0;
 	}
-	if (!any && wb->writer != req_pid && tgid_of(wb->writer) != tgid_of(req_pid)) {
+	h->written = false;
+	len = h->data.len;
+	text = malloc(len + 1);
+	if (!text) {
 		pthread_mutex_unlock(&fs->lock);
-		return 0;
+		return -ENOMEM;
 	}
-	text = jfs_strbuf_detach(&wb->data, &len);
-	seen = json_incref(wb->seen);
-	wbuf_free(fs, u, wb);
+	memcpy(text, h->data.buf, len);
+	seen = json_incref(h->seen);
 	pthread_mutex_unlock(&fs->lock);
-	rc = commit(fs, u, ino_sub(ino), text, len, seen, inval_now);
+	rc = commit(fs, h->u, ino_sub(h->ino), text, len, seen, inval_now);
 	json_decref(seen);
 	free(text);
+	if (rc == 0) {
+		/* a further write through this descriptor builds on what is stored now */
+		pthread_mutex_lock(&fs->lock);
+		json_decref(h->seen);
+		h->seen = h->u->item ? json_incref(h->u->item) : NULL;
+		pthread_mutex_unlock(&fs->lock);
+	}
 	return rc;
 }
 
@@ -1893,139 +1869,198 @@ static int check_writable(struct jfs *fs, struct jfs_user *u, unsigned sub)
 	return 0;
 }
 
-static void jfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		      struct fuse_file_info *fi)
+/* Resize @data to @size, zero-filling what grows. */
+static void resize_zero(struct jfs_strbuf *data, size_t size)
+{
+	size_t old = data->len;
+
+	jfs_strbuf_setlen(data, size);
+	if (size > old)
+		memset(data->buf + old, 0, size - old);
+}
+
+static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
-	struct jfs_strbuf *data;
+	struct jfs_handle *h = NULL;
 	struct jfs_scratch *sc;
 	struct jfs_user *u;
-	struct jfs_wbuf *wb = NULL;
-	bool notify = false;
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	int rc = 0;
 
-	req_begin(req);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (ino & JFS_INO_SCRATCH_BIT) {
 		sc = scratch_by_ino(ino);
 		if (sc && sc->alias) {
-			ino = sc->alias;
-		} else if (!sc) {
-			rc = -ENOENT;
-			goto out_unlock;
+			ino = sc->alias; /* renamed onto an element: it is that element now */
 		} else {
-			if ((size_t)off + size > fs->opts.max_file_size) {
-				rc = -EFBIG;
-				goto out_unlock;
-			}
-			data = &sc->data;
-			clock_gettime(CLOCK_REALTIME, &sc->mtime);
-			sc->ctime = sc->mtime;
-			goto out_copy;
+			rc = sc ? 0 : -ENOENT;
+			goto out_unlock;
 		}
+	}
+	if (!ino_is_user(ino)) {
+		if (writing)
+			rc = -EACCES;
+		/* generated on every read: no page cache */
+		fi->direct_io = 1;
+		goto out_unlock;
 	}
 	u = user_by_ino(fs, ino);
 	if (!u || !u->exists) {
-		rc = ino_is_user(ino) || !(ino & JFS_INO_CONFLICT_BIT) ? -EACCES : -ENOENT;
-		if (!u && ino_is_user(ino))
-			rc = -ENOENT;
+		rc = -ENOENT;
+		goto out_unlock;
+	}
+	if (!writing) {
+		char *buf = NULL;
+		size_t len = 0;
+
+		fi->noflush = 1;
+		/*
+		 * A file larger than one read request is read in pieces; a commit
+		 * between two pieces would hand the reader half of each version.
+		 * Such a reader gets its own copy, read directly.
+		 */
+		int slot = fsize_slot(ino_sub(ino));
+		bool small = slot >= 0 && u->fsize[slot] > 1 &&
+			     u->fsize[slot] - 2 <= JFS_SNAPSHOT_MIN;
+
+		if (!small && ino_sub(ino) != JFS_SUB_DIR && ino_sub(ino) != JFS_SUB_HISTDIR &&
+		    node_content(fs, ino, &buf, &len) == 0 && len > JFS_SNAPSHOT_MIN &&
+		    (h = calloc(1, sizeof(*h)))) {
+			h->ino = ino;
+			h->u = u;
+			h->snapshot = true;
+			jfs_strbuf_init(&h->data);
+			jfs_strbuf_add(&h->data, buf, len);
+			h->next = u->handles;
+			u->handles = h;
+			__atomic_add_fetch(&fs->nhandles, 1, __ATOMIC_RELAXED);
+			fi->fh = (uint64_t)(uintptr_t)h;
+			fi->direct_io = 1;
+		} else {
+			fi->keep_cache = 1;
+		}
+		free(buf);
 		goto out_unlock;
 	}
 	rc = check_writable(fs, u, ino_sub(ino));
+	if (rc == 0)
+		rc = handle_new(fs, u, ino, fi->flags & O_TRUNC, fuse_req_ctx(req)->pid, &h);
+	if (rc == 0) {
+		fi->fh = (uint64_t)(uintptr_t)h;
+		fi->direct_io = 1;
+	}
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
 	if (rc < 0)
-		goto out_unlock;
-	if ((size_t)off + size > fs->opts.max_file_size) {
-		char label[PATH_MAX];
+		fuse_reply_err(req, -rc);
+	else if (fuse_reply_open(req, fi) == -ENOENT && h) {
+		/* interrupted: the kernel will never release it */
+		pthread_mutex_lock(&fs->lock);
+		handle_free(fs, h);
+		pthread_mutex_unlock(&fs->lock);
+	}
+}
 
-		file_label(u, ino_sub(ino), label, sizeof(label));
-		rc = -EFBIG;
-		write_failed(fs, u, ino_sub(ino), rc, "file is over max_file_size");
+static void jfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct jfs *fs = jfs_ctx(req);
+	struct jfs_handle *h = fh_handle(fi);
+	struct jfs_strbuf *data;
+	struct jfs_scratch *sc;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	fs->m.fuse_ops++;
+	if (h) {
+		if ((size_t)off + size > fs->opts.max_file_size) {
+			rc = -EFBIG;
+			write_failed(fs, h->u, ino_sub(h->ino), rc, "file is over max_file_size");
+			goto out_unlock;
+		}
+		h->written = true;
+		h->dormant = false;
+		h->fresh = false;
+		data = &h->data;
+	} else if ((ino & JFS_INO_SCRATCH_BIT) && (sc = scratch_by_ino(ino)) && !sc->alias) {
+		if ((size_t)off + size > fs->opts.max_file_size) {
+			rc = -EFBIG;
+			goto out_unlock;
+		}
+		data = &sc->data;
+		clock_gettime(CLOCK_REALTIME, &sc->mtime);
+		sc->ctime = sc->mtime;
+	} else {
+		/* element files are written through the handle open() made */
+		rc = ino_is_user(ino) || (ino & JFS_INO_SCRATCH_BIT) ? -EBADF : -EACCES;
 		goto out_unlock;
 	}
-	rc = wbuf_get(fs, u, ino, false, &wb);
-	if (rc < 0)
-		goto out_unlock;
-	wb->written = true;
-	wb->writer = req_pid;
-	data = &wb->data;
-	notify = true;
-out_copy:
-	if ((size_t)off > data->len) {
-		size_t old = data->len;
-
-		jfs_strbuf_setlen(data, (size_t)off);
-		memset(data->buf + old, 0, (size_t)off - old);
-	}
+	if ((size_t)off > data->len)
+		resize_zero(data, (size_t)off);
 	if ((size_t)off + size > data->len)
 		jfs_strbuf_setlen(data, (size_t)off + size);
 	memcpy(data->buf + off, buf, size);
 out_unlock:
 	pthread_mutex_unlock(&fs->lock);
-	if (rc < 0) {
+	if (rc < 0)
 		fuse_reply_err(req, -rc);
-		return;
-	}
-	fuse_reply_write(req, size);
-	/*
-	 * The kernel copied the bytes into the page cache every reader shares:
-	 * drop them, so other readers keep seeing the stored content until the
-	 * close commits the new one.
-	 */
-	if (notify)
-		notify_queue(fs, ino, NULL);
+	else
+		fuse_reply_write(req, size);
 }
 
 static void jfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
-	int rc = 0;
+	struct jfs_handle *h = fh_handle(fi);
 
-	/* every close() of every file lands here: the common case takes no lock */
-	if (__atomic_load_n(&fs->nwbufs, __ATOMIC_RELAXED) == 0) {
+	/* read-only opens are noflush; scratch files have nothing to commit */
+	if (!h || h->snapshot) {
 		fuse_reply_err(req, 0);
 		return;
 	}
-	req_begin(req);
+	/* opened with O_TRUNC and nothing written: a shell closing its dup()ed descriptor */
+	fuse_reply_err(req, -commit_handle(fs, h, true));
+}
 
-	if (ino & JFS_INO_SCRATCH_BIT) {
-		struct jfs_scratch *sc;
+static void jfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct jfs *fs = jfs_ctx(req);
+	struct jfs_handle *h = fh_handle(fi);
 
+	if (h) {
+		/* writes after the last flush (rare): stored now, errors go to the log */
+		if (!h->snapshot)
+			commit_handle(fs, h, false);
 		pthread_mutex_lock(&fs->lock);
-		sc = scratch_by_ino(ino);
-		if (sc && sc->alias)
-			ino = sc->alias;
+		handle_free(fs, h);
 		pthread_mutex_unlock(&fs->lock);
 	}
-	if (ino_is_user(ino))
-		rc = commit_pending(fs, ino, true, false);
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, 0);
 }
 
 static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
+	struct jfs_handle *h = fh_handle(fi);
 	struct jfs_err err;
 	uint64_t t0;
 	int rc = 0;
 
-	req_begin(req);
-
 	if (ino & JFS_INO_SCRATCH_BIT) {
-		struct jfs_scratch *sc;
+		bool alias;
 
 		pthread_mutex_lock(&fs->lock);
-		sc = scratch_by_ino(ino);
-		if (sc && sc->alias)
-			ino = sc->alias;
+		alias = scratch_by_ino(ino) && scratch_by_ino(ino)->alias;
 		pthread_mutex_unlock(&fs->lock);
-		if (ino & JFS_INO_SCRATCH_BIT) {
+		if (!alias) {
 			fuse_reply_err(req, 0); /* scratch files live in memory only */
 			return;
 		}
 	}
-	if (ino_is_user(ino))
-		rc = commit_pending(fs, ino, true, true);
+	if (h && !h->snapshot)
+		rc = commit_handle(fs, h, true);
 	if (rc == 0 && !fs->opts.ro) {
 		t0 = mono_ns();
 		jfs_err_clear(&err);
@@ -2037,19 +2072,35 @@ static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	fuse_reply_err(req, -rc);
 }
 
+/*
+ * The handle @pid just opened on @ino, if a truncate without a handle is
+ * its open(O_TRUNC): the kernel keeps O_TRUNC out of OPEN and sends it as
+ * a truncate right after, from the same thread.
+ */
+static struct jfs_handle *truncating_open(struct jfs_user *u, fuse_ino_t ino, pid_t pid)
+{
+	struct jfs_handle *h;
+
+	for (h = u->handles; h; h = h->next)
+		if (h->ino == ino && (h->fresh || h->dormant) && h->opener == pid)
+			return h;
+	return NULL;
+}
+
 static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
+	struct jfs_handle *h = fh_handle(fi);
 	struct jfs_scratch *sc;
 	struct jfs_user *u;
-	struct jfs_wbuf *wb;
 	double timeout;
 	struct stat st;
-	bool commit_now = false;
+	char *text = NULL;
+	size_t len = 0;
+	json_t *seen = NULL;
 	int rc = 0;
 
-	req_begin(req);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	sc = (ino & JFS_INO_SCRATCH_BIT) ? scratch_by_ino(ino) : NULL;
@@ -2062,15 +2113,11 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (to_set & FUSE_SET_ATTR_SIZE) {
-			size_t old = sc->data.len;
-
 			if ((size_t)attr->st_size > fs->opts.max_file_size) {
 				rc = -EFBIG;
 				goto out_unlock;
 			}
-			jfs_strbuf_setlen(&sc->data, (size_t)attr->st_size);
-			if (sc->data.len > old)
-				memset(sc->data.buf + old, 0, sc->data.len - old);
+			resize_zero(&sc->data, (size_t)attr->st_size);
 			sc->mtime = now;
 		}
 		if (to_set & FUSE_SET_ATTR_MODE)
@@ -2093,9 +2140,7 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		u = user_by_ino(fs, ino);
 		if (!u || !u->exists) {
-			rc = ino_is_user(ino) || ino < JFS_SUB_COUNT ? -EACCES : -ENOENT;
-			if (ino_is_user(ino))
-				rc = -ENOENT;
+			rc = ino_is_user(ino) ? -ENOENT : -EACCES;
 			goto out_unlock;
 		}
 		rc = check_writable(fs, u, ino_sub(ino));
@@ -2106,50 +2151,66 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 			write_failed(fs, u, ino_sub(ino), rc, "file is over max_file_size");
 			goto out_unlock;
 		}
-		rc = wbuf_get(fs, u, ino, attr->st_size == 0, &wb);
-		if (rc < 0)
-			goto out_unlock;
-		if (attr->st_size == 0 && !fi && !wb->written) {
+		if (h) {
+			/* ftruncate(): content, committed at the close */
+			resize_zero(&h->data, (size_t)attr->st_size);
+			h->written = true;
+			h->dormant = false;
+			h->fresh = false;
+		} else if (attr->st_size == 0 &&
+			   (h = truncating_open(u, ino, fuse_req_ctx(req)->pid))) {
 			/*
-			 * open(O_TRUNC) comes without a file handle, and shells close a
-			 * dup()ed descriptor before writing: an empty element is not
-			 * stored until something is written or ftruncate() asks for it.
+			 * open(O_TRUNC): that handle starts empty, and stores nothing until
+			 * something is written (shells close a dup()ed descriptor first).
+			 * Readers keep seeing the stored content until the close.
 			 */
-			jfs_strbuf_setlen(&wb->data, 0);
+			jfs_strbuf_setlen(&h->data, 0);
+			h->dormant = true;
+			h->fresh = false;
+			h = NULL;
 		} else {
-			size_t old = wb->data.len;
+			/* truncate(2) of a closed file: no close will follow, store it now */
+			rc = item_get(fs, u, &seen);
+			if (rc < 0)
+				goto out_unlock;
+			text = render_file(fs, seen, ino_sub(ino), &len);
+			if (!text) {
+				text = strdup("");
+				len = 0;
+			}
+			if (!text) {
+				rc = -ENOMEM;
+				goto out_unlock;
+			}
+			if ((size_t)attr->st_size <= len) {
+				len = (size_t)attr->st_size;
+			} else {
+				char *t = realloc(text, (size_t)attr->st_size + 1);
 
-			jfs_strbuf_setlen(&wb->data, (size_t)attr->st_size);
-			if (wb->data.len > old)
-				memset(wb->data.buf + old, 0, wb->data.len - old);
-			wb->written = true;
-			wb->writer = req_pid;
-			/* truncate(2) without open: no close will follow */
-			commit_now = !fi;
+				if (!t) {
+					rc = -ENOMEM;
+					goto out_unlock;
+				}
+				text = t;
+				memset(text + len, 0, (size_t)attr->st_size - len);
+				len = (size_t)attr->st_size;
+			}
+			pthread_mutex_unlock(&fs->lock);
+			rc = commit(fs, u, ino_sub(ino), text, len, seen, false);
+			pthread_mutex_lock(&fs->lock);
+			if (rc < 0)
+				goto out_unlock;
 		}
 	}
 	/* mode, owner and times of stored files are not stored: accept them quietly */
 out_attr:
-	if (commit_now) {
-		pthread_mutex_unlock(&fs->lock);
-		rc = commit_pending(fs, ino, false, true);
-		pthread_mutex_lock(&fs->lock);
-		if (rc < 0)
-			goto out_unlock;
-	}
 	rc = node_attr(fs, ino, &st, &timeout);
-	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ino_is_user(ino)) {
-		u = user_by_ino(fs, ino);
-		wb = u ? wbuf_find(u, ino) : NULL;
-		/*
-		 * open(O_TRUNC) gets the stored size back: the kernel then keeps
-		 * showing the stored content to readers until the close.
-		 */
-		if (sees_wbuf(wb))
-			size_attr(&st, wb->data.len);
-	}
+	if (rc == 0 && h && (to_set & FUSE_SET_ATTR_SIZE))
+		size_attr(&st, h->data.len);
 out_unlock:
 	pthread_mutex_unlock(&fs->lock);
+	free(text);
+	json_decref(seen);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -2193,12 +2254,10 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	struct jfs_scratch *sc;
 	struct jfs_user *u;
-	struct jfs_wbuf *wb;
+	struct jfs_handle *h = NULL;
 	unsigned dirsub;
 	fuse_ino_t ino;
 	int rc = 0, sub;
-
-	req_begin(req);
 
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
@@ -2236,6 +2295,8 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			}
 		}
 		rc = make_entry(fs, sc->ino, &e);
+		if (fi)
+			fi->fh = 0;
 		goto out_unlock;
 	}
 	rc = resolve(fs, parent, name, &ino);
@@ -2254,26 +2315,39 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		rc = -EEXIST;
 		goto out_unlock;
 	}
-	/* a new element, or create() over an existing one: both open it */
-	rc = wbuf_get(fs, u, user_ino(u, (unsigned)sub), !ino || (fi && (fi->flags & O_TRUNC)),
-		      &wb);
+	if (!fi) {
+		/* mknod: an element cannot be made empty; writing it makes it */
+		rc = ino ? -EEXIST : -EPERM;
+		goto out_unlock;
+	}
+	/* a new element, or create() over an existing one: both open it for writing */
+	rc = handle_new(fs, u, user_ino(u, (unsigned)sub), !ino || (fi->flags & O_TRUNC),
+			fuse_req_ctx(req)->pid, &h);
 	if (rc < 0)
 		goto out_unlock;
-	if (!ino || (fi && (fi->flags & O_TRUNC)))
-		jfs_strbuf_setlen(&wb->data, 0);
 	rc = make_entry(fs, user_ino(u, (unsigned)sub), &e);
 	if (rc == 0 && !e.ino)
 		rc = -EIO;
-	if (rc == 0)
-		size_attr(&e.attr, wb->data.len);
+	if (rc < 0) {
+		handle_free(fs, h);
+		h = NULL;
+		goto out_unlock;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
 out_unlock:
 	pthread_mutex_unlock(&fs->lock);
-	if (rc < 0)
+	if (rc < 0) {
 		fuse_reply_err(req, -rc);
-	else if (fi)
-		fuse_reply_create(req, &e, fi);
-	else
+	} else if (fi) {
+		if (fuse_reply_create(req, &e, fi) == -ENOENT && h) {
+			pthread_mutex_lock(&fs->lock);
+			handle_free(fs, h);
+			pthread_mutex_unlock(&fs->lock);
+		}
+	} else {
 		fuse_reply_entry(req, &e);
+	}
 }
 
 static void jfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -2385,8 +2459,6 @@ static void jfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	unsigned dirsub;
 	fuse_ino_t ino;
 	int rc, sub;
-
-	req_begin(req);
 
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
@@ -2606,8 +2678,6 @@ static void jfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	fuse_ino_t src_ino, dst_ino;
 	char label[PATH_MAX];
 
-	req_begin(req);
-
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (flags & RENAME_EXCHANGE) {
@@ -2688,7 +2758,7 @@ static void jfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			goto out_unlock;
 		}
 		{
-			struct jfs_wbuf *wb;
+			struct jfs_handle *wb;
 			json_t *seen = NULL;
 			char *text;
 			size_t len;
@@ -2707,7 +2777,7 @@ static void jfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 				json_decref(seen);
 				seen = json_incref(du->served);
 			}
-			wb = wbuf_find(du, user_ino(du, (unsigned)dsub));
+			wb = handle_find(du, user_ino(du, (unsigned)dsub));
 			if (wb) {
 				/* a writer had the element open: its start is our version too */
 				json_decref(seen);
@@ -3106,8 +3176,8 @@ void jfs_fs_release(struct jfs *fs)
 	for (i = 0; i < fs->users.nslots; i++) {
 		struct jfs_user *u = fs->users.slots[i];
 
-		while (u->wbufs)
-			wbuf_free(fs, u, u->wbufs);
+		while (u->handles)
+			handle_free(fs, u->handles);
 		json_decref(u->item);
 		json_decref(u->served);
 		for (k = 0; k < sizeof(u->last_error) / sizeof(u->last_error[0]); k++)
@@ -3130,16 +3200,10 @@ void jfs_fs_release(struct jfs *fs)
 }
 
 /*
- * ENOSYS tells the kernel never to send OPEN/OPENDIR again: it keeps its
- * page cache and directory cache across opens, and writes come by inode.
- * (libfuse answers a missing .open with success, which keeps the round
- * trips and drops the caches.)
+ * ENOSYS tells the kernel never to send OPENDIR again: it keeps its
+ * directory cache across opens (libfuse answers a missing .opendir with
+ * success, which keeps the round trips and drops the cache).
  */
-static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, ENOSYS);
-}
-
 static void jfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fuse_reply_err(req, ENOSYS);
@@ -3162,6 +3226,7 @@ const struct fuse_lowlevel_ops jfs_ll_ops = {
 	.read = jfs_read,
 	.write = jfs_write,
 	.flush = jfs_flush,
+	.release = jfs_release,
 	.fsync = jfs_fsync,
 	.readdir = jfs_readdir,
 	.readdirplus = jfs_readdirplus,

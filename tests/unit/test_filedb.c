@@ -1024,6 +1024,285 @@ out:
 	free(p);
 }
 
+/* ---- stale rewrites: a Jovo app writing back its copy from before a save ---- */
+
+static int n_reapplied, n_gave_up;
+
+static void count_log(void *data, int level, const char *msg)
+{
+	(void)data;
+	if (level == LOG_WARNING && strstr(msg, "a stale rewrite of the file undid a stored edit"))
+		__atomic_add_fetch(&n_reapplied, 1, __ATOMIC_RELAXED);
+	if (level == LOG_ERR && strstr(msg, "stale rewrites of the file undid it"))
+		__atomic_add_fetch(&n_gave_up, 1, __ATOMIC_RELAXED);
+}
+
+/* As the policy layer edits: @key and updatedAt = @now, conditional on updatedAt == @cond. */
+static int edit(struct jfs_store *st, const char *id, const char *key, const char *value,
+		const char *now, const char *cond, struct jfs_err *err)
+{
+	struct jfs_patch p = { 0 };
+	json_t *condv = json_string(cond);
+	int ret;
+
+	p.set = json_object();
+	json_object_set_new(p.set, key, parse(value));
+	json_object_set_new(p.set, "updatedAt", json_string(now));
+	p.cond_key = "updatedAt";
+	p.cond_value = condv;
+	jfs_err_clear(err);
+	ret = jfs_backend_filedb.update(st, id, &p, err);
+	json_decref(p.set);
+	json_decref(condv);
+	return ret;
+}
+
+static struct jfs_store *open_guarded(const char *path, json_int_t window_ms, int *ret,
+				      struct jfs_err *err)
+{
+	json_t *conf = json_pack("{s:s,s:I}", "pathToFile", path, "staleRewriteWindowMs",
+				 window_ms);
+	struct jfs_store *st = NULL;
+
+	jfs_err_clear(err);
+	*ret = jfs_backend_filedb.open(conf, &opts_default, &st, err);
+	json_decref(conf);
+	return st;
+}
+
+/* Jovo writes @users in place; the store's change poll looks. */
+static void jovo_writes(struct jfs_store *st, const char *path, const json_t *users,
+			struct seen_ids *seen)
+{
+	char *text = stringify(users);
+	struct jfs_err err;
+	int ret;
+
+	write_in_place(path, text, strlen(text));
+	free(text);
+	jfs_err_clear(&err);
+	ret = jfs_backend_filedb.changes(st, collect, seen, &err);
+	CHECK(ret == 0, "changes: %s", err.msg);
+}
+
+/* the stored file equals @users */
+static bool file_is(const char *path, const json_t *users)
+{
+	char *text = read_all(path, NULL), *want = stringify(users);
+	bool same = text && !strcmp(text, want);
+
+	if (!same)
+		fprintf(stderr, "file:\n%s\n--- expected:\n%s\n", text, want);
+	free(text);
+	free(want);
+	return same;
+}
+
+static const char *user_name(const json_t *item)
+{
+	return json_string_value(json_object_get(
+		json_object_get(json_object_get(item, "user"), "data"), "name")) ?: "";
+}
+
+#define T0 "2026-11-20T10:02:11.482Z" /* make_item's updatedAt */
+#define T1 "2026-12-01T00:00:01.000Z"
+#define T2 "2026-12-01T00:00:02.000Z"
+
+/* A stale rewrite reverts saved edits: they are applied again, Jovo's own change kept. */
+static void test_stale_rewrite_reapplied(void)
+{
+	char *p = path_in("stale.json");
+	json_t *users = json_array(), *jovo, *want, *it;
+	struct seen_ids seen = { "" };
+	struct jfs_store *st;
+	struct jfs_err err;
+	int ret, round;
+
+	json_array_append_new(users, make_item("a", "Ada", 1));
+	json_array_append_new(users, make_item("b", "Bob", 2));
+	json_array_append_new(users, make_item("c", "Cy", 3));
+	{
+		char *text = stringify(users);
+
+		write_in_place(p, text, strlen(text));
+		free(text);
+	}
+	st = open_store(p, NULL, &ret, &err);
+	CHECK(ret == 0, "open: %s", err.msg);
+	if (!st)
+		goto out;
+	n_reapplied = n_gave_up = 0;
+
+	/* jovofs edits a and b; saved */
+	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
+	ret |= edit(st, "b", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
+	CHECK(ret == 0, "edits: %s", err.msg);
+	ret = jfs_backend_filedb.sync(st, &err);
+	CHECK(ret == 0, "sync: %s", err.msg);
+	/* b is edited again, not saved yet: its session */
+	ret = edit(st, "b", "session", "{\"id\":\"mount\"}", T2, T1, &err);
+	CHECK(ret == 0, "edit b again: %s", err.msg);
+
+	/* Jovo read the file before the save, changed its c, writes all back */
+	jovo = json_deep_copy(users);
+	it = json_array_get(jovo, 2);
+	json_object_set_new(it, "user", parse("{\"data\":{\"name\":\"Jovo\"}}"));
+	json_object_set_new(it, "updatedAt", json_string("2026-12-01T00:00:05.000Z"));
+	for (round = 0; round < 2; round++) {
+		jovo_writes(st, p, jovo, &seen);
+		CHECK(n_reapplied == 2 * (round + 1), "round %d: %d re-applies logged", round,
+		      n_reapplied);
+		it = load(st, "a", &ret);
+		CHECK(ret == 0 && !strcmp(user_name(it), "Mount") &&
+		      !strcmp(json_string_value(json_object_get(it, "updatedAt")), T1),
+		      "round %d: a loads with the edit again", round);
+		json_decref(it);
+		jfs_err_clear(&err);
+		ret = jfs_backend_filedb.sync(st, &err);
+		CHECK(ret == 0, "round %d: sync after the stale rewrite: %d %s", round, ret,
+		      err.msg);
+
+		want = json_deep_copy(jovo);
+		it = json_array_get(want, 0);
+		json_object_set_new(it, "user", parse("{\"data\":{\"name\":\"Mount\"}}"));
+		json_object_set_new(it, "updatedAt", json_string(T1));
+		it = json_array_get(want, 1);
+		json_object_set_new(it, "user", parse("{\"data\":{\"name\":\"Mount\"}}"));
+		json_object_set_new(it, "session", parse("{\"id\":\"mount\"}"));
+		json_object_set_new(it, "updatedAt", json_string(T2));
+		CHECK(file_is(p, want), "round %d: edits back, Jovo's c kept", round);
+		json_decref(want);
+	}
+	CHECK(n_gave_up == 0, "no give-up");
+	/* a later edit goes on from the re-applied version */
+	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Later\"}}", T2, T1, &err);
+	CHECK(ret == 0, "edit after the re-apply: %s", err.msg);
+	ret = jfs_backend_filedb.sync(st, &err);
+	CHECK(ret == 0, "sync: %s", err.msg);
+	jfs_backend_filedb.close(st);
+	json_decref(jovo);
+out:
+	json_decref(users);
+	free(p);
+}
+
+/* A real change to a third value is no revert; and guards expire. */
+static void test_stale_rewrite_not_reapplied(bool expire)
+{
+	char *p = path_in(expire ? "stale-expire.json" : "stale-third.json");
+	json_t *users = json_array(), *jovo, *it;
+	struct seen_ids seen = { "" };
+	struct jfs_store *st;
+	struct jfs_err err;
+	int ret;
+
+	json_array_append_new(users, make_item("a", "Ada", 1));
+	json_array_append_new(users, make_item("b", "Bob", 2));
+	{
+		char *text = stringify(users);
+
+		write_in_place(p, text, strlen(text));
+		free(text);
+	}
+	st = open_guarded(p, expire ? 100 : 30000, &ret, &err);
+	CHECK(ret == 0, "open: %s", err.msg);
+	if (!st)
+		goto out;
+	n_reapplied = n_gave_up = 0;
+	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
+	CHECK(ret == 0, "edit: %s", err.msg);
+	ret = jfs_backend_filedb.sync(st, &err);
+	CHECK(ret == 0, "sync: %s", err.msg);
+
+	jovo = json_deep_copy(users);
+	if (expire) {
+		usleep(250 * 1000);
+	} else {
+		it = json_array_get(jovo, 0);
+		json_object_set_new(it, "user", parse("{\"data\":{\"name\":\"Jovo\"}}"));
+		json_object_set_new(it, "updatedAt", json_string(T2));
+	}
+	jovo_writes(st, p, jovo, &seen);
+	CHECK(has_id(seen.buf, "a"), "a reported changed: '%s'", seen.buf);
+	ret = jfs_backend_filedb.sync(st, &err);
+	CHECK(ret == 0, "sync: %d %s", ret, err.msg);
+	CHECK(n_reapplied == 0, "%s: not re-applied (%d)", expire ? "expired" : "third value",
+	      n_reapplied);
+	CHECK(file_is(p, jovo), "Jovo's version stays");
+	it = load(st, "a", &ret);
+	CHECK(ret == 0 && !strcmp(user_name(it), expire ? "Ada" : "Jovo"), "a loads as stored");
+	json_decref(it);
+	/* the usual rules: an edit made on the version jovofs saved conflicts */
+	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Again\"}}", T2, T1, &err);
+	CHECK(ret == -ECANCELED, "edit on the overwritten version: %d %s", ret, err.msg);
+	if (!expire) {
+		/* the guard is gone: even the old value coming back is left alone */
+		jovo_writes(st, p, users, &seen);
+		ret = jfs_backend_filedb.sync(st, &err);
+		CHECK(ret == 0 && n_reapplied == 0 && file_is(p, users),
+		      "no re-apply after a real change: %d %d", ret, n_reapplied);
+	}
+	jfs_backend_filedb.close(st);
+	json_decref(jovo);
+out:
+	json_decref(users);
+	free(p);
+}
+
+/* A writer that keeps reverting: re-applied MAX_REAPPLY (10) times, then ESTALE. */
+static void test_stale_rewrite_gives_up(void)
+{
+	char *p = path_in("stale-loop.json");
+	json_t *users = json_array(), *want;
+	struct seen_ids seen = { "" };
+	struct jfs_store *st;
+	struct jfs_err err;
+	int ret, k;
+
+	json_array_append_new(users, make_item("a", "Ada", 1));
+	json_array_append_new(users, make_item("b", "Bob", 2));
+	{
+		char *text = stringify(users);
+
+		write_in_place(p, text, strlen(text));
+		free(text);
+	}
+	st = open_store(p, NULL, &ret, &err);
+	CHECK(ret == 0, "open: %s", err.msg);
+	if (!st)
+		goto out;
+	n_reapplied = n_gave_up = 0;
+	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
+	ret |= jfs_backend_filedb.sync(st, &err);
+	CHECK(ret == 0, "edit: %s", err.msg);
+	want = json_deep_copy(users);
+	json_object_set_new(json_array_get(want, 0), "user",
+			    parse("{\"data\":{\"name\":\"Mount\"}}"));
+	json_object_set_new(json_array_get(want, 0), "updatedAt", json_string(T1));
+	for (k = 0; k < 10; k++) {
+		jovo_writes(st, p, users, &seen);
+		jfs_err_clear(&err);
+		ret = jfs_backend_filedb.sync(st, &err);
+		CHECK(ret == 0 && file_is(p, want), "re-apply %d: %d %s", k + 1, ret, err.msg);
+	}
+	CHECK(n_reapplied == 10 && n_gave_up == 0, "%d re-applies, %d give-ups", n_reapplied,
+	      n_gave_up);
+	jovo_writes(st, p, users, &seen);
+	jfs_err_clear(&err);
+	ret = jfs_backend_filedb.sync(st, &err);
+	CHECK(ret == -ESTALE && strstr(err.msg, "'a'"), "11th revert: %d %s", ret, err.msg);
+	CHECK(n_reapplied == 10 && n_gave_up == 1, "%d re-applies, %d give-ups", n_reapplied,
+	      n_gave_up);
+	CHECK(file_is(p, users), "the stale version stays");
+	ret = jfs_backend_filedb.sync(st, &err);
+	CHECK(ret == 0, "reported once: %d", ret);
+	jfs_backend_filedb.close(st);
+	json_decref(want);
+out:
+	json_decref(users);
+	free(p);
+}
+
 /* A half-written file: the last good index lists, loads fail with EIO, never a crash. */
 static void test_half_written(void)
 {
@@ -1585,6 +1864,13 @@ int main(void)
 			test_jovo_writing();
 		else if (!strcmp(t, "writer"))
 			test_writer_thread();
+		else if (!strcmp(t, "stale")) {
+			jfs_log_set_hook(count_log, NULL);
+			test_stale_rewrite_reapplied();
+			test_stale_rewrite_not_reapplied(false);
+			test_stale_rewrite_not_reapplied(true);
+			test_stale_rewrite_gives_up();
+		}
 		goto out;
 	}
 	test_scan_fixtures();
@@ -1598,6 +1884,12 @@ int main(void)
 	test_foreign_rewrite(true);
 	test_foreign_rewrite(false);
 	test_conflict();
+	jfs_log_set_hook(count_log, NULL);
+	test_stale_rewrite_reapplied();
+	test_stale_rewrite_not_reapplied(false);
+	test_stale_rewrite_not_reapplied(true);
+	test_stale_rewrite_gives_up();
+	jfs_log_set_hook(NULL, NULL);
 	test_half_written();
 	test_read_only();
 	test_odd_ids();

@@ -751,6 +751,28 @@ static void test_live(const char *uri)
 	CHECK(total == 8);
 	CHECK(pages == 3);
 
+	/* a cursor string works again and again: live cursor first, then stateless */
+	{
+		struct jfs_list_page p1 = { 0 }, p2 = { 0 }, p3 = { 0 };
+
+		CHECK(ops->list(st, NULL, 4, &p1, &err) == 0);
+		CHECK(p1.n == 4 && p1.next && !strcmp(p1.next, "p02"));
+		CHECK(ops->list(st, p1.next, 2, &p2, &err) == 0); /* the live cursor */
+		CHECK(ops->list(st, p1.next, 2, &p3, &err) == 0); /* a new query */
+		CHECK(p2.n == 2 && p3.n == 2);
+		CHECK(p2.n == 2 && !strcmp(p2.entries[0].id, "p03") && !strcmp(p2.entries[1].id, "p04"));
+		CHECK(p3.n == 2 && !strcmp(p3.entries[0].id, "p03") && !strcmp(p3.entries[1].id, "p04"));
+		CHECK(p2.next && p3.next && !strcmp(p2.next, "p04") && !strcmp(p3.next, "p04"));
+		jfs_list_page_release(&p1);
+		jfs_list_page_release(&p2);
+		jfs_list_page_release(&p3);
+		/* a cursor past the end, and one nobody handed out */
+		CHECK(ops->list(st, "zzz", 2, &p1, &err) == 0 && p1.n == 0 && !p1.next);
+		jfs_list_page_release(&p1);
+		CHECK(ops->list(st, "p05", 100, &p1, &err) == 0 && p1.n == 1 && !p1.next);
+		jfs_list_page_release(&p1);
+	}
+
 	/* read-only stores refuse writes */
 	{
 		struct jfs_store_options ro = test_opts;
