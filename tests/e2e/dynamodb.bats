@@ -72,8 +72,10 @@ put_raw() {
 	ddb_aws dynamodb put-item --table-name "$JFS_DDB_TABLE" --item "$1"
 }
 
+# what awscli, the independent client, reads of item $1
 raw_field() {
-	ddb_get_raw "$1" | jq -c "$2"
+	ddb_aws dynamodb get-item --table-name "$JFS_DDB_TABLE" --consistent-read \
+		--key "$(jq -cn --arg pk "$JFS_DDB_PK" --arg id "$1" '{($pk): {S: $id}}')" | jq -c "$2"
 }
 
 # --- the backend's own test interface ----------------------------------

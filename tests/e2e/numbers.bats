@@ -4,15 +4,19 @@
 load common
 
 # Written by node, so the store holds what Jovo would write.
+# DynamoDB's N holds magnitudes from 1e-130 to below 1e126 only: there the
+# extremes are the largest and smallest it takes.
 seed_numbers() {
 	jnode -e '
+		const ddb = process.argv[1] === "dynamodb";
 		const data = {a: 0.1, b: 100, c: 1e21, d: 12345678901234567000, e: -2.5e-7,
-			f: 1.7976931348623157e308, g: 5e-324, h: 0, i: -1, j: 9007199254740993,
-			k: 123456789.123456789, l: [0.30000000000000004, 1e-7, 1e300]};
+			f: ddb ? 9.99e125 : 1.7976931348623157e308, g: ddb ? 1e-130 : 5e-324, h: 0, i: -1,
+			j: 9007199254740993, k: 123456789.123456789,
+			l: [0.30000000000000004, 1e-7, ddb ? 1e125 : 1e300]};
 		process.stdout.write(JSON.stringify([{id: "num", user: {data},
 			other: {x: 0.1, big: 12345678901234567000, huge: 1e21},
 			createdAt: "2025-01-01T00:00:00.000Z", updatedAt: "2025-01-01T00:00:00.000Z"}]));' \
-		>"$JFS_TMP/seed.json"
+		"$JOVOFS_TEST_BACKEND" >"$JFS_TMP/seed.json"
 	backend_seed "$JFS_TMP/seed.json"
 }
 
