@@ -724,7 +724,36 @@ static int ddb_update(struct jfs_store *st, const char *id, const struct jfs_pat
 	}
 
 	jfs_strbuf_addstr(&cond, "attribute_exists(#pk)");
-	if (patch->cond_key) {
+	if (patch->cond_key && (json_is_object(patch->cond_value) ||
+				json_is_array(patch->cond_value))) {
+		/*
+		 * A condition on a whole map or list (updatedAt disabled): DynamoDB
+		 * implementations differ on comparing those in a ConditionExpression
+		 * (dynalite never finds two maps equal), so check it on a consistent
+		 * read; only the moment between that read and the update is open.
+		 */
+		json_t *now_attrs = NULL, *plain;
+
+		ret = get_attrs(s, id, &now_attrs, err);
+		if (ret)
+			goto out_release;
+		if (!now_attrs) {
+			ret = jfs_err_set(err, ENOENT, "no user '%s'", id);
+			goto out_release;
+		}
+		plain = item_from_attrs(s, id, now_attrs, err);
+		json_decref(now_attrs);
+		if (!plain) {
+			ret = -EIO;
+			goto out_release;
+		}
+		if (!jfs_patch_condition_holds(patch, plain)) {
+			json_decref(plain);
+			ret = jfs_err_set(err, ECANCELED, "user '%s' changed meanwhile", id);
+			goto out_release;
+		}
+		json_decref(plain);
+	} else if (patch->cond_key) {
 		json_object_set_new(names, "#c", json_string(patch->cond_key));
 		if (patch->cond_value) {
 			m = jfs_ddb_marshal(patch->cond_value,

@@ -38,6 +38,7 @@
 
 #include "backends/backend.h"
 #include "backends/filedb_scan.h"
+#include "common/hmap.h"
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -83,9 +84,8 @@ enum pend_kind {
 
 /* The unsaved changes of one id. */
 struct fdb_pending {
-	struct fdb_pending *next; /* hash chain */
+	struct jfs_hnode node;    /* in st->pending, by jfs_fdb_hash() of id */
 	char *id;
-	uint64_t hv;
 	enum pend_kind kind;
 	bool replace;             /* P_PUT: the file still holds an older item of this id */
 	uint64_t version;         /* st->seq at the last change */
@@ -116,10 +116,9 @@ struct fdb_pending {
  * one of our saves (a "state"), and undone by applying the edit again.
  */
 struct fdb_guard {
-	struct fdb_guard *next;          /* hash chain */
+	struct jfs_hnode node;           /* in st->guards, by jfs_fdb_hash() of id */
 	struct fdb_guard *older, *newer; /* by last save: oldest expires first */
 	char *id;
-	uint64_t hv;
 	int64_t expires_ms;
 	uint64_t hash;     /* the item's bytes as last seen holding the edit */
 	size_t cost;       /* bytes counted against MAX_GUARD_BYTES */
@@ -148,8 +147,7 @@ struct filedb_store {
 	struct fdb_ident bad_ident;
 	struct jfs_err bad_err;
 
-	struct fdb_pending **buckets;
-	size_t nbuckets, npending;
+	struct jfs_hmap pending;   /* struct fdb_pending by id */
 	uint64_t seq;
 	uint64_t create_seq;
 	int64_t due_ms;            /* monotonic time of the next save, 0: none */
@@ -162,8 +160,8 @@ struct filedb_store {
 	size_t nchanged, changed_alloc;
 
 	int64_t guard_ms;          /* 0: saved edits are not guarded */
-	struct fdb_guard **gbuckets;
-	size_t ngbuckets, nguards, guard_bytes;
+	struct jfs_hmap guards;    /* struct fdb_guard by id */
+	size_t guard_bytes;
 	struct fdb_guard *goldest, *gnewest;
 
 	pthread_t thread;
@@ -360,55 +358,29 @@ out_free:
 
 /* ---- the pending set: a chained hash table by id ---- */
 
-static struct fdb_pending *pend_find(struct filedb_store *st, const char *id)
+static struct fdb_pending *pend_of(struct jfs_hnode *node)
 {
-	uint64_t hv = jfs_fdb_hash(id, strlen(id));
-	struct fdb_pending *e;
-
-	if (!st->nbuckets)
-		return NULL;
-	for (e = st->buckets[hv & (st->nbuckets - 1)]; e; e = e->next)
-		if (e->hv == hv && !strcmp(e->id, id))
-			return e;
-	return NULL;
+	return jfs_container_of(node, struct fdb_pending, node);
 }
 
-static void pend_grow(struct filedb_store *st)
+static struct fdb_pending *pend_find(struct filedb_store *st, const char *id)
 {
-	size_t nb = st->nbuckets ? st->nbuckets * 2 : 64, i;
-	struct fdb_pending **b = calloc(nb, sizeof(*b));
+	struct jfs_hnode *node;
 
-	if (!b)
-		abort();
-	for (i = 0; i < st->nbuckets; i++) {
-		struct fdb_pending *e = st->buckets[i], *next;
-
-		for (; e; e = next) {
-			next = e->next;
-			e->next = b[e->hv & (nb - 1)];
-			b[e->hv & (nb - 1)] = e;
-		}
-	}
-	free(st->buckets);
-	st->buckets = b;
-	st->nbuckets = nb;
+	jfs_hmap_for_each_hash(&st->pending, node, jfs_fdb_hash(id, strlen(id)))
+		if (!strcmp(pend_of(node)->id, id))
+			return pend_of(node);
+	return NULL;
 }
 
 static struct fdb_pending *pend_add(struct filedb_store *st, const char *id, enum pend_kind kind)
 {
 	struct fdb_pending *e = calloc(1, sizeof(*e));
-	size_t b;
 
 	if (!e || !(e->id = strdup(id)))
 		abort();
-	e->hv = jfs_fdb_hash(id, strlen(id));
 	e->kind = kind;
-	if (st->npending + 1 > st->nbuckets)
-		pend_grow(st);
-	b = e->hv & (st->nbuckets - 1);
-	e->next = st->buckets[b];
-	st->buckets[b] = e;
-	st->npending++;
+	jfs_hmap_add(&st->pending, &e->node, jfs_fdb_hash(id, strlen(id)));
 	return e;
 }
 
@@ -424,12 +396,7 @@ static void pend_clear(struct fdb_pending *e)
 
 static void pend_del(struct filedb_store *st, struct fdb_pending *e)
 {
-	struct fdb_pending **pp = &st->buckets[e->hv & (st->nbuckets - 1)];
-
-	while (*pp != e)
-		pp = &(*pp)->next;
-	*pp = e->next;
-	st->npending--;
+	jfs_hmap_remove(&st->pending, &e->node);
 	pend_clear(e);
 	free(e->id);
 	free(e);
@@ -453,12 +420,12 @@ static int pend_wait_room(struct filedb_store *st, struct jfs_err *err)
 {
 	int64_t deadline = mono_ms() + ROOM_WAIT_MS;
 
-	while (st->npending >= MAX_PENDING && st->running) {
+	while (st->pending.n >= MAX_PENDING && st->running) {
 		struct timespec ts;
 
 		if (mono_ms() >= deadline)
 			return jfs_err_set(err, EAGAIN, "too many unsaved edits of '%s' (%zu)",
-					   st->path, st->npending);
+					   st->path, st->pending.n);
 		st->urgent = true;
 		pthread_cond_signal(&st->wake);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -470,15 +437,11 @@ static int pend_wait_room(struct filedb_store *st, struct jfs_err *err)
 
 static bool pend_any_le(struct filedb_store *st, uint64_t version)
 {
-	size_t i;
+	struct jfs_hnode *node;
 
-	for (i = 0; i < st->nbuckets; i++) {
-		struct fdb_pending *e;
-
-		for (e = st->buckets[i]; e; e = e->next)
-			if (e->version <= version)
-				return true;
-	}
+	jfs_hmap_for_each(&st->pending, node)
+		if (pend_of(node)->version <= version)
+			return true;
 	return false;
 }
 
@@ -662,38 +625,19 @@ struct save_op {
 
 /* ---- guards: saved edits watched for stale rewrites ---- */
 
-static struct fdb_guard *guard_find(struct filedb_store *st, const char *id)
+static struct fdb_guard *guard_of(struct jfs_hnode *node)
 {
-	uint64_t hv = jfs_fdb_hash(id, strlen(id));
-	struct fdb_guard *g;
-
-	if (!st->ngbuckets)
-		return NULL;
-	for (g = st->gbuckets[hv & (st->ngbuckets - 1)]; g; g = g->next)
-		if (g->hv == hv && !strcmp(g->id, id))
-			return g;
-	return NULL;
+	return jfs_container_of(node, struct fdb_guard, node);
 }
 
-static void guard_grow(struct filedb_store *st)
+static struct fdb_guard *guard_find(struct filedb_store *st, const char *id)
 {
-	size_t nb = st->ngbuckets ? st->ngbuckets * 2 : 64, i;
-	struct fdb_guard **b = calloc(nb, sizeof(*b));
+	struct jfs_hnode *node;
 
-	if (!b)
-		abort();
-	for (i = 0; i < st->ngbuckets; i++) {
-		struct fdb_guard *g = st->gbuckets[i], *next;
-
-		for (; g; g = next) {
-			next = g->next;
-			g->next = b[g->hv & (nb - 1)];
-			b[g->hv & (nb - 1)] = g;
-		}
-	}
-	free(st->gbuckets);
-	st->gbuckets = b;
-	st->ngbuckets = nb;
+	jfs_hmap_for_each_hash(&st->guards, node, jfs_fdb_hash(id, strlen(id)))
+		if (!strcmp(guard_of(node)->id, id))
+			return guard_of(node);
+	return NULL;
 }
 
 static void guard_unlink_age(struct filedb_store *st, struct fdb_guard *g)
@@ -722,13 +666,8 @@ static void guard_link_newest(struct filedb_store *st, struct fdb_guard *g)
 
 static void guard_del(struct filedb_store *st, struct fdb_guard *g)
 {
-	struct fdb_guard **pp = &st->gbuckets[g->hv & (st->ngbuckets - 1)];
-
-	while (*pp != g)
-		pp = &(*pp)->next;
-	*pp = g->next;
+	jfs_hmap_remove(&st->guards, &g->node);
 	guard_unlink_age(st, g);
-	st->nguards--;
 	st->guard_bytes -= g->cost;
 	json_decref(g->set);
 	json_decref(g->unset);
@@ -740,7 +679,7 @@ static void guard_del(struct filedb_store *st, struct fdb_guard *g)
 /* Under lock: forget guards past their time, and the oldest while over the bounds. */
 static void guard_expire(struct filedb_store *st, int64_t now)
 {
-	while (st->goldest && (st->goldest->expires_ms <= now || st->nguards > MAX_GUARDS ||
+	while (st->goldest && (st->goldest->expires_ms <= now || st->guards.n > MAX_GUARDS ||
 			       st->guard_bytes > MAX_GUARD_BYTES))
 		guard_del(st, st->goldest);
 }
@@ -766,15 +705,10 @@ static void guard_saved(struct filedb_store *st, const struct save_op *op, int64
 		g = calloc(1, sizeof(*g));
 		if (!g || !(g->id = strdup(op->id)))
 			abort();
-		g->hv = jfs_fdb_hash(op->id, strlen(op->id));
 		g->set = json_object();
 		g->unset = json_object();
 		g->states = json_array();
-		if (st->nguards + 1 > st->ngbuckets)
-			guard_grow(st);
-		g->next = st->gbuckets[g->hv & (st->ngbuckets - 1)];
-		st->gbuckets[g->hv & (st->ngbuckets - 1)] = g;
-		st->nguards++;
+		jfs_hmap_add(&st->guards, &g->node, jfs_fdb_hash(op->id, strlen(op->id)));
 	} else {
 		guard_unlink_age(st, g);
 		st->guard_bytes -= g->cost;
@@ -928,7 +862,7 @@ static void guard_check(struct filedb_store *st)
 		}
 		if (s->idx.items[i].hash == g->hash)
 			continue;
-		e = st->npending ? pend_find(st, g->id) : NULL;
+		e = st->pending.n ? pend_find(st, g->id) : NULL;
 		if (e && e->kind != P_MODIFY) {
 			guard_del(st, g); /* created anew or removed since: that decides */
 			continue;
@@ -967,59 +901,55 @@ static void guard_check(struct filedb_store *st)
 static void pend_rebase(struct filedb_store *st)
 {
 	struct fdb_snap *s = st->cur;
-	size_t b;
+	struct jfs_hnode *node, *next;
 
-	for (b = 0; b < st->nbuckets; b++) {
-		struct fdb_pending *e = st->buckets[b], *next;
+	jfs_hmap_for_each_safe(&st->pending, node, next) {
+		struct fdb_pending *e = pend_of(node);
+		long i = jfs_fdb_index_find(&s->idx, e->id, strlen(e->id));
+		struct jfs_err rerr;
+		int ret;
+		const char *key;
+		json_t *fresh;
+		char why[320];
 
-		for (; e; e = next) {
-			long i = jfs_fdb_index_find(&s->idx, e->id, strlen(e->id));
-			struct jfs_err rerr;
-			int ret;
-			const char *key;
-			json_t *fresh;
-			char why[320];
-
-			next = e->next;
-			if (e->kind == P_PUT) {
-				if (!e->replace && i >= 0)
-					pend_drop_conflict(st, e, "another writer created it meanwhile");
-				else if (e->replace && i < 0)
-					e->replace = false;
-				continue;
-			}
-			if (e->kind != P_MODIFY)
-				continue;
-			if (i < 0) {
-				pend_drop_conflict(st, e, "another writer deleted it meanwhile");
-				continue;
-			}
-			if (s->idx.items[i].hash == e->base_hash)
-				continue;
-			jfs_err_clear(&rerr);
-			ret = snap_read_item(st, s, (size_t)i, &fresh, &rerr);
-			if (ret == -EAGAIN) {
-				/* rewritten again already: rescan next time, decide then */
-				s->racy = true;
-				continue;
-			}
-			if (ret) {
-				snprintf(why, sizeof(why), "cannot re-read it: %s", rerr.msg);
-				pend_drop_conflict(st, e, why);
-				continue;
-			}
-			key = pend_conflict(e, fresh);
-			if (key) {
-				snprintf(why, sizeof(why), "another writer changed its '%s' meanwhile",
-					 key);
-				json_decref(fresh);
-				pend_drop_conflict(st, e, why);
-				continue;
-			}
-			pend_rebase_onto(e, fresh, s->idx.items[i].hash);
-			json_decref(fresh);
-			e->version = ++st->seq;
+		if (e->kind == P_PUT) {
+			if (!e->replace && i >= 0)
+				pend_drop_conflict(st, e, "another writer created it meanwhile");
+			else if (e->replace && i < 0)
+				e->replace = false;
+			continue;
 		}
+		if (e->kind != P_MODIFY)
+			continue;
+		if (i < 0) {
+			pend_drop_conflict(st, e, "another writer deleted it meanwhile");
+			continue;
+		}
+		if (s->idx.items[i].hash == e->base_hash)
+			continue;
+		jfs_err_clear(&rerr);
+		ret = snap_read_item(st, s, (size_t)i, &fresh, &rerr);
+		if (ret == -EAGAIN) {
+			/* rewritten again already: rescan next time, decide then */
+			s->racy = true;
+			continue;
+		}
+		if (ret) {
+			snprintf(why, sizeof(why), "cannot re-read it: %s", rerr.msg);
+			pend_drop_conflict(st, e, why);
+			continue;
+		}
+		key = pend_conflict(e, fresh);
+		if (key) {
+			snprintf(why, sizeof(why), "another writer changed its '%s' meanwhile",
+				 key);
+			json_decref(fresh);
+			pend_drop_conflict(st, e, why);
+			continue;
+		}
+		pend_rebase_onto(e, fresh, s->idx.items[i].hash);
+		json_decref(fresh);
+		e->version = ++st->seq;
 	}
 }
 
@@ -1446,7 +1376,7 @@ static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t
 			e->replace = false;
 		}
 	}
-	st->due_ms = st->npending ? mono_ms() + st->write_delay_ms : 0;
+	st->due_ms = st->pending.n ? mono_ms() + st->write_delay_ms : 0;
 }
 /* Wait until the clock's tick is past @m, so a later write changes the mtime. */
 static void wait_tick_past(const struct timespec *m)
@@ -1500,8 +1430,9 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 	struct jfs_fdb_index nidx;
 	struct out_file o = { .fd = -1 };
 	struct fdb_ident now;
+	struct jfs_hnode *node;
 	struct stat sb;
-	size_t nops = 0, b;
+	size_t nops = 0;
 	char *tmp = NULL;
 	int64_t t0;
 	int ret;
@@ -1512,37 +1443,34 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 	t0 = mono_ms();
 
 	pthread_mutex_lock(&st->lock);
-	if (!st->npending) {
+	if (!st->pending.n) {
 		pthread_mutex_unlock(&st->lock);
 		return 0;
 	}
 	s = st->cur;
 	snap_get(s);
-	ops = calloc(st->npending, sizeof(*ops));
+	ops = calloc(st->pending.n, sizeof(*ops));
 	if (!ops)
 		abort();
-	for (b = 0; b < st->nbuckets; b++) {
-		struct fdb_pending *e;
+	jfs_hmap_for_each(&st->pending, node) {
+		struct fdb_pending *e = pend_of(node);
+		struct save_op *op = &ops[nops++];
 
-		for (e = st->buckets[b]; e; e = e->next) {
-			struct save_op *op = &ops[nops++];
-
-			if (!(op->id = strdup(e->id)))
-				abort();
-			op->kind = e->kind;
-			op->replace = e->replace;
-			op->version = e->version;
-			op->create_seq = e->create_seq;
-			if (e->kind == P_MODIFY) {
-				/* deep: no value shared with other threads, not even its refcount */
-				op->set = json_deep_copy(e->set);
-				op->unset = json_copy(e->unset);
-				op->base = json_deep_copy(e->base);
-				op->base_hash = e->base_hash;
-				op->reapply = e->reapply;
-			}
-			op->result = json_incref(e->result);
+		if (!(op->id = strdup(e->id)))
+			abort();
+		op->kind = e->kind;
+		op->replace = e->replace;
+		op->version = e->version;
+		op->create_seq = e->create_seq;
+		if (e->kind == P_MODIFY) {
+			/* deep: no value shared with other threads, not even its refcount */
+			op->set = json_deep_copy(e->set);
+			op->unset = json_copy(e->unset);
+			op->base = json_deep_copy(e->base);
+			op->base_hash = e->base_hash;
+			op->reapply = e->reapply;
 		}
+		op->result = json_incref(e->result);
 	}
 	pthread_mutex_unlock(&st->lock);
 
@@ -1676,7 +1604,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		int64_t now = mono_ms();
 
-		if (!st->npending) {
+		if (!st->pending.n) {
 			if (st->stop)
 				break;
 			pthread_cond_wait(&st->wake, &st->lock);
@@ -1821,15 +1749,15 @@ static int create_empty(struct filedb_store *st, struct jfs_err *err)
 
 static void store_free(struct filedb_store *st)
 {
+	struct jfs_hnode *node;
 	size_t i;
 
-	for (i = 0; i < st->nbuckets; i++)
-		while (st->buckets[i])
-			pend_del(st, st->buckets[i]);
-	free(st->buckets);
+	while ((node = jfs_hmap_first(&st->pending)))
+		pend_del(st, pend_of(node));
+	jfs_hmap_release(&st->pending);
 	while (st->goldest)
 		guard_del(st, st->goldest);
-	free(st->gbuckets);
+	jfs_hmap_release(&st->guards);
 	for (i = 0; i < st->nchanged; i++)
 		free(st->changed[i]);
 	free(st->changed);
@@ -1886,6 +1814,8 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 	st->retry_ms = opts && opts->retry_ms > 0 ? opts->retry_ms : DEFAULT_RETRY_MS;
 	st->write_delay_ms = opts && opts->write_delay_ms > 0 ? opts->write_delay_ms : 0;
 	st->guard_ms = guard_ms;
+	jfs_hmap_init(&st->pending, 64);
+	jfs_hmap_init(&st->guards, 64);
 	pthread_mutex_init(&st->save_lock, NULL);
 	pthread_mutex_init(&st->scan_lock, NULL);
 	pthread_mutex_init(&st->lock, NULL);
@@ -2010,7 +1940,8 @@ static int filedb_list(struct jfs_store *store, const char *cursor, size_t limit
 	struct filedb_store *st = filedb_from_store(store);
 	struct fdb_pending **puts = NULL;
 	unsigned long long pos = 0;
-	size_t nputs = 0, nfile, alloc = 0, b;
+	size_t nputs = 0, nfile, alloc = 0;
+	struct jfs_hnode *node;
 	struct jfs_err ferr;
 	char *end;
 
@@ -2028,17 +1959,13 @@ static int filedb_list(struct jfs_store *store, const char *cursor, size_t limit
 
 	pthread_mutex_lock(&st->lock);
 	nfile = st->cur->idx.n;
-	if (st->npending) {
-		puts = malloc(st->npending * sizeof(*puts));
+	if (st->pending.n) {
+		puts = malloc(st->pending.n * sizeof(*puts));
 		if (!puts)
 			abort();
-		for (b = 0; b < st->nbuckets; b++) {
-			struct fdb_pending *e;
-
-			for (e = st->buckets[b]; e; e = e->next)
-				if (e->kind == P_PUT)
-					puts[nputs++] = e;
-		}
+		jfs_hmap_for_each(&st->pending, node)
+			if (pend_of(node)->kind == P_PUT)
+				puts[nputs++] = pend_of(node);
 		qsort(puts, nputs, sizeof(*puts), cmp_pending_seq);
 	}
 	for (; pos < nfile + nputs && page->n < limit; pos++) {
@@ -2048,7 +1975,7 @@ static int filedb_list(struct jfs_store *store, const char *cursor, size_t limit
 			const struct jfs_fdb_entry *fe = &st->cur->idx.items[pos];
 			const char *id = jfs_fdb_index_id(&st->cur->idx, pos);
 
-			e = st->npending ? pend_find(st, id) : NULL;
+			e = st->pending.n ? pend_find(st, id) : NULL;
 			if (!e)
 				page_add(page, &alloc, id, fe->created_ms, fe->updated_ms);
 			else if (e->kind == P_MODIFY)
@@ -2087,7 +2014,7 @@ static int filedb_load(struct jfs_store *store, const char *id, json_t **item,
 		jfs_err_clear(&ferr);
 		fret = fdb_refresh(st, attempt > 0, &ferr);
 		pthread_mutex_lock(&st->lock);
-		e = st->npending ? pend_find(st, id) : NULL;
+		e = st->pending.n ? pend_find(st, id) : NULL;
 		if (e && e->kind != P_MODIFY) {
 			/* read-your-writes: a new or removed item is answered from memory */
 			ret = e->kind == P_REMOVE ?
@@ -2199,7 +2126,7 @@ static int filedb_update(struct jfs_store *store, const char *id, const struct j
 		pthread_mutex_lock(&st->lock);
 		if ((ret = pend_wait_room(st, err)))
 			goto out_unlock;
-		e = st->npending ? pend_find(st, id) : NULL;
+		e = st->pending.n ? pend_find(st, id) : NULL;
 		if (e && e->kind == P_REMOVE) {
 			ret = jfs_err_set(err, ENOENT, "no user '%s'", id);
 			goto out_unlock;
@@ -2260,7 +2187,7 @@ static int filedb_update(struct jfs_store *store, const char *id, const struct j
 			return ret;
 		}
 		pthread_mutex_lock(&st->lock);
-		if (st->cur != s || (st->npending ? pend_find(st, id) : NULL) != e ||
+		if (st->cur != s || (st->pending.n ? pend_find(st, id) : NULL) != e ||
 		    (e && e->version != version)) {
 			/* something moved meanwhile: decide again */
 			pthread_mutex_unlock(&st->lock);
@@ -2338,7 +2265,7 @@ static int filedb_create(struct jfs_store *store, const char *id, json_t *item,
 		json_decref(copy);
 		return fret2;
 	}
-	e = st->npending ? pend_find(st, id) : NULL;
+	e = st->pending.n ? pend_find(st, id) : NULL;
 	in_file = jfs_fdb_index_find(&st->cur->idx, id, strlen(id)) >= 0;
 	if (e && e->kind != P_REMOVE) {
 		pthread_mutex_unlock(&st->lock);
@@ -2386,7 +2313,7 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 		pthread_mutex_unlock(&st->lock);
 		return ret;
 	}
-	e = st->npending ? pend_find(st, id) : NULL;
+	e = st->pending.n ? pend_find(st, id) : NULL;
 	if (e && e->kind == P_REMOVE) {
 		pthread_mutex_unlock(&st->lock);
 		return jfs_err_set(err, ENOENT, "no user '%s'", id);
@@ -2502,15 +2429,15 @@ static void filedb_close(struct jfs_store *store)
 	if (st->started)
 		pthread_join(st->thread, NULL);
 	/* a stale rewrite that undid a saved edit is undone before the last save */
-	if (st->nguards && !st->read_only) {
+	if (st->guards.n && !st->read_only) {
 		jfs_err_clear(&e);
 		fdb_refresh(st, false, &e);
 	}
-	if (st->npending && !st->read_only) {
+	if (st->pending.n && !st->read_only) {
 		jfs_err_clear(&e);
 		if (fdb_save(st, &e))
 			jfs_log(LOG_ERR, "filedb: cannot save '%s' at close: %s; %zu edit(s) lost",
-				st->path, e.msg, st->npending);
+				st->path, e.msg, st->pending.n);
 	}
 	store_free(st);
 }

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "backends/backend.h"
+#include "common/hmap.h"
 #include "policy/policy.h"
 
 /* fixed inodes */
@@ -112,13 +113,12 @@ struct jfs_user {
 	char *last_error[JFS_SUB_RECORD + 2]; /* per file kind (history items share one) */
 	struct jfs_handle *handles;    /* element files open for writing */
 	struct jfs_scratch *scratch;          /* scratch files in this user's dirs */
-	struct jfs_user *hnext_id, *hnext_name;
+	struct jfs_hnode hnode_id, hnode_name; /* in jfs_utable.by_id, .by_name */
 };
 
-/** A hash table of users by id and by name. */
+/** The users, by id and by name (struct jfs_user, linked by hnode_id/hnode_name). */
 struct jfs_utable {
-	struct jfs_user **by_id, **by_name;
-	size_t nbuckets, n;
+	struct jfs_hmap by_id, by_name;
 	struct jfs_user **slots;   /* slot -> user */
 	size_t nslots, slots_alloc;
 };

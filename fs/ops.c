@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/hmap.h"
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -48,6 +49,7 @@ struct jfs_handle {
 	bool dormant;          /* opened with O_TRUNC and nothing written yet */
 	bool fresh;            /* nothing written or truncated through it yet */
 	bool snapshot;         /* a reader's copy of a large file, read whole or not at all */
+	int error;             /* a write failed (EFBIG): the close reports it, stores nothing */
 	pid_t opener;          /* the thread that opened it */
 	json_t *seen;          /* the item the writer started from (new ref), may be NULL */
 	struct jfs_user *u;
@@ -107,18 +109,6 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /* ------------------------------------------------------------------ */
 /* inode numbers */
 
@@ -167,61 +157,29 @@ static int err_slot(unsigned sub)
 /* ------------------------------------------------------------------ */
 /* the user table */
 
-static size_t str_hash(const char *s, size_t len)
-{
-	return (size_t)hash_bytes(s, len);
-}
-
-static void utable_grow(struct jfs_utable *t)
-{
-	size_t nb = t->nbuckets ? t->nbuckets * 2 : 1024, i;
-	struct jfs_user **by_id = calloc(nb, sizeof(*by_id));
-	struct jfs_user **by_name = calloc(nb, sizeof(*by_name));
-
-	if (!by_id || !by_name)
-		abort();
-	for (i = 0; i < t->nslots; i++) {
-		struct jfs_user *u = t->slots[i];
-		size_t h;
-
-		h = str_hash(u->id, u->id_len) & (nb - 1);
-		u->hnext_id = by_id[h];
-		by_id[h] = u;
-		h = str_hash(u->name, strlen(u->name)) & (nb - 1);
-		u->hnext_name = by_name[h];
-		by_name[h] = u;
-	}
-	free(t->by_id);
-	free(t->by_name);
-	t->by_id = by_id;
-	t->by_name = by_name;
-	t->nbuckets = nb;
-}
-
 static struct jfs_user *user_by_id(struct jfs *fs, const char *id, size_t len)
 {
-	struct jfs_utable *t = &fs->users;
-	struct jfs_user *u;
+	struct jfs_hnode *node;
 
-	if (!t->nbuckets)
-		return NULL;
-	for (u = t->by_id[str_hash(id, len) & (t->nbuckets - 1)]; u; u = u->hnext_id)
+	jfs_hmap_for_each_hash(&fs->users.by_id, node, jfs_hash_bytes(id, len)) {
+		struct jfs_user *u = jfs_container_of(node, struct jfs_user, hnode_id);
+
 		if (u->id_len == len && !memcmp(u->id, id, len))
 			return u;
+	}
 	return NULL;
 }
 
 static struct jfs_user *user_by_name(struct jfs *fs, const char *name)
 {
-	struct jfs_utable *t = &fs->users;
-	struct jfs_user *u;
+	struct jfs_hnode *node;
 
-	if (!t->nbuckets)
-		return NULL;
-	for (u = t->by_name[str_hash(name, strlen(name)) & (t->nbuckets - 1)]; u;
-	     u = u->hnext_name)
+	jfs_hmap_for_each_hash(&fs->users.by_name, node, jfs_hash_bytes(name, strlen(name))) {
+		struct jfs_user *u = jfs_container_of(node, struct jfs_user, hnode_name);
+
 		if (!strcmp(u->name, name))
 			return u;
+	}
 	return NULL;
 }
 
@@ -239,7 +197,6 @@ static struct jfs_user *user_get(struct jfs *fs, const char *id, size_t len)
 {
 	struct jfs_utable *t = &fs->users;
 	struct jfs_user *u = user_by_id(fs, id, len);
-	size_t h;
 
 	if (u)
 		return u;
@@ -263,17 +220,8 @@ static struct jfs_user *user_get(struct jfs *fs, const char *id, size_t len)
 	}
 	u->slot = t->nslots;
 	t->slots[t->nslots++] = u;
-	if (t->nslots > t->nbuckets)
-		utable_grow(t);
-	else {
-		h = str_hash(u->id, len) & (t->nbuckets - 1);
-		u->hnext_id = t->by_id[h];
-		t->by_id[h] = u;
-		h = str_hash(u->name, strlen(u->name)) & (t->nbuckets - 1);
-		u->hnext_name = t->by_name[h];
-		t->by_name[h] = u;
-	}
-	t->n++;
+	jfs_hmap_add(&t->by_id, &u->hnode_id, jfs_hash_bytes(u->id, len));
+	jfs_hmap_add(&t->by_name, &u->hnode_name, jfs_hash_bytes(u->name, strlen(u->name)));
 	return u;
 }
 
@@ -1822,6 +1770,13 @@ static int commit_handle(struct jfs *fs, struct jfs_handle *h, bool inval_now)
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
+	if (h->error) {
+		/* what was written is incomplete: store none of it */
+		rc = -h->error;
+		h->written = false;
+		pthread_mutex_unlock(&fs->lock);
+		return rc;
+	}
 	if (!h->written) {
 		pthread_mutex_unlock(&fs->lock);
 		return 0;
@@ -1976,8 +1931,14 @@ static void jfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	fs->m.fuse_ops++;
 	if (h) {
 		if ((size_t)off + size > fs->opts.max_file_size) {
+			char msg[128];
+
 			rc = -EFBIG;
-			write_failed(fs, h->u, ino_sub(h->ino), rc, "file is over max_file_size");
+			snprintf(msg, sizeof(msg), "file is over max_file_size (%zu bytes)",
+				 fs->opts.max_file_size);
+			if (!h->error)
+				write_failed(fs, h->u, ino_sub(h->ino), rc, msg);
+			h->error = EFBIG;
 			goto out_unlock;
 		}
 		h->written = true;
@@ -3153,6 +3114,8 @@ int jfs_fs_init(struct jfs *fs)
 {
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->notify_cond, NULL);
+	jfs_hmap_init(&fs->users.by_id, 1024);
+	jfs_hmap_init(&fs->users.by_name, 1024);
 	fs->start_ms = jfs_now_ms();
 	fs->root_mtime_ms = fs->start_ms;
 	fs->change_feed = fs->store->ops->changes != NULL;
@@ -3187,8 +3150,8 @@ void jfs_fs_release(struct jfs *fs)
 		free(u);
 	}
 	free(fs->users.slots);
-	free(fs->users.by_id);
-	free(fs->users.by_name);
+	jfs_hmap_release(&fs->users.by_id);
+	jfs_hmap_release(&fs->users.by_name);
 	free(fs->listing);
 	while ((n = fs->notify_head)) {
 		fs->notify_head = n->next;

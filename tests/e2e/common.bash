@@ -23,6 +23,7 @@
 #   make_config [STORED_ELEMENTS_JSON [EXTRA_TOP_LEVEL_JSON]]
 #                 write $JFS_CONFIG: backend_config_json + storedElements
 #                 (omitted: jovofs's defaults) + extra keys merged on top
+#                 (recursively: a backend part adds to the backend's own)
 #   seed_json '<json array of items>'   store items, as the Jovo app would
 #   stored ID     the stored item, jq -S formatted (empty + status 1 if absent)
 #   stored_field ID JQ_FILTER           jq -c FILTER of the stored item
@@ -157,9 +158,9 @@ make_config() {
 	backend="$(backend_config_json)"
 	if [[ -n "$se" ]]; then
 		jq -n --argjson b "$backend" --argjson se "$se" --argjson x "$extra" \
-			'$b + {storedElements: $se} + $x' >"$JFS_CONFIG"
+			'($b + {storedElements: $se}) * $x' >"$JFS_CONFIG"
 	else
-		jq -n --argjson b "$backend" --argjson x "$extra" '$b + $x' >"$JFS_CONFIG"
+		jq -n --argjson b "$backend" --argjson x "$extra" '$b * $x' >"$JFS_CONFIG"
 	fi
 }
 
