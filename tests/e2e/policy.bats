@@ -99,6 +99,7 @@ ago() { enc_iso $(($(iso_now_ms) - $1 * 1000)); }
 	run probe write-close "$JFS_MNT/alice/session.json" '{"id":"s-2","data":{"fresh":true},"state":[]}'
 	[ "$output" = OK ]
 	[ "$(jq -r .id "$JFS_MNT/alice/session.json")" = s-2 ]
+	umount_jfs # FileDb saves after write_delay: read the store once it is written
 	[ "$(stored_field alice .session.data.fresh)" = true ]
 	su="$(stored_field alice .session.updatedAt | jq -r .)"
 	(($(iso_ms "$su") >= t0 - 1000))
