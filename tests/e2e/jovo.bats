@@ -290,8 +290,11 @@ ODD_ID='amzn1.ask.account/odd%id'
 		'{"user":{"name":"Ada","score":4,"city":"Linz","vip":true,"ratio":0.1},"session":{"last":"score"}}'
 
 	# the session's data, edited through the mount, is the app's session
-	local s="$JFS_MNT/alice/session.json"
-	wait_until 10 file_jq "$s" '.data == {"last":"score"}'
+	# wait until the mount shows the app's last save of the session (its
+	# updatedAt, not only its data): an edit of an older version is ESTALE
+	local s="$JFS_MNT/alice/session.json" su
+	su="$(backend_get alice | jq -c .session.updatedAt)"
+	wait_until 10 file_jq "$s" ".data == {\"last\":\"score\"} and .updatedAt == $su"
 	jq '.data.step = 7' "$s" >"$JFS_TMP/session.json"
 	cat "$JFS_TMP/session.json" >"$s"
 	sync "$s"
