@@ -196,7 +196,10 @@ mount_jfs() {
 	JFS_PID=$!
 	local deadline=$((SECONDS + JFS_MOUNT_TIMEOUT))
 	while ((SECONDS < deadline)); do
-		if jfs_is_mounted && mountpoint -q "$JFS_MNT" 2>/dev/null; then
+		# statfs reaches the daemon: a stale mount left by a killed one
+		# (ENOTCONN) does not count as mounted
+		if jfs_is_mounted && mountpoint -q "$JFS_MNT" 2>/dev/null &&
+			stat -f "$JFS_MNT" >/dev/null 2>&1; then
 			return 0
 		fi
 		if ! kill -0 "$JFS_PID" 2>/dev/null; then
