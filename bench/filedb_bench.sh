@@ -66,6 +66,44 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ helpers
 
+# Warm walks of the mounted tree and of the tmpfs tree, interleaved: sets
+# the caller's W_CAT T_CAT W_GREP T_GREP (seconds) and REQ_CAT REQ_GREP
+# (FUSE requests of one walk). $1 names the mount in the progress notes.
+warm_walks() {
+	local CATCMD='find "$D" -name user.json -print0 | xargs -0 cat >/dev/null'
+	local GREPCMD='grep -rF --exclude-dir=.jovofs -e "$NEEDLE" "$D" >/dev/null'
+	W_CAT=() T_CAT=() W_GREP=() T_GREP=()
+	local q0 q1
+	note "warm cat of every user.json and grep -r${1:+ ($1)}: 1 warm-up + $REPS runs each, interleaved"
+	D=$MNT eval "$CATCMD"
+	D=$TREE eval "$CATCMD"
+	# what reading the metrics file itself costs in requests
+	q0=$(metric jovofs_fuse_requests_total)
+	q1=$(metric jovofs_fuse_requests_total)
+	QOVH=$((q1 - q0))
+	q0=$(metric jovofs_fuse_requests_total)
+	D=$MNT timeit W_CAT "$CATCMD"
+	q1=$(metric jovofs_fuse_requests_total)
+	REQ_CAT=$((q1 - q0 - QOVH))
+	D=$TREE timeit T_CAT "$CATCMD"
+	for ((r = 1; r < REPS; r++)); do
+		D=$MNT timeit W_CAT "$CATCMD"
+		D=$TREE timeit T_CAT "$CATCMD"
+	done
+	D=$MNT eval "$GREPCMD"
+	D=$TREE eval "$GREPCMD"
+	q0=$(metric jovofs_fuse_requests_total)
+	D=$MNT timeit W_GREP "$GREPCMD"
+	q1=$(metric jovofs_fuse_requests_total)
+	REQ_GREP=$((q1 - q0 - QOVH))
+	D=$TREE timeit T_GREP "$GREPCMD"
+	for ((r = 1; r < REPS; r++)); do
+		D=$MNT timeit W_GREP "$GREPCMD"
+		D=$TREE timeit T_GREP "$GREPCMD"
+	done
+}
+
+
 # seconds since an EPOCHREALTIME stamp
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -75,9 +113,9 @@ fmt_t() { awk -v t="$1" 'BEGIN { if (t < 0.001) printf "%.1f us", t * 1e6; else 
 fmt_mb() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 drop_shm_cache() { :; }
 
-mount_fs() {
+mount_fs() { # [EXTRA_OPTIONS]
 	local t0=$EPOCHREALTIME i
-	"$BIN" -f -o "filedb=$DB,write_delay=$WRITE_DELAY" "$MNT" 2>>"$LOG" &
+	"$BIN" -f -o "filedb=$DB,write_delay=$WRITE_DELAY${1:+,$1}" "$MNT" 2>>"$LOG" &
 	DPID=$!
 	for ((i = 0; i < 6000; i++)); do
 		mountpoint -q "$MNT" && break
@@ -167,36 +205,8 @@ bench_size() {
 
 	# ---- warm: one mount for everything that follows
 	mount_fs
-	local W_CAT=() T_CAT=() W_GREP=() T_GREP=() q0 q1
-	local CATCMD='find "$D" -name user.json -print0 | xargs -0 cat >/dev/null'
-	local GREPCMD='grep -rF --exclude-dir=.jovofs -e "$NEEDLE" "$D" >/dev/null'
-	note "warm cat of every user.json and grep -r: 1 warm-up + $REPS runs each, interleaved"
-	D=$MNT eval "$CATCMD"
-	D=$TREE eval "$CATCMD"
-	# what reading the metrics file itself costs in requests
-	q0=$(metric jovofs_fuse_requests_total)
-	q1=$(metric jovofs_fuse_requests_total)
-	local QOVH=$((q1 - q0))
-	q0=$(metric jovofs_fuse_requests_total)
-	D=$MNT timeit W_CAT "$CATCMD"
-	q1=$(metric jovofs_fuse_requests_total)
-	local REQ_CAT=$((q1 - q0 - QOVH))
-	D=$TREE timeit T_CAT "$CATCMD"
-	for ((r = 1; r < REPS; r++)); do
-		D=$MNT timeit W_CAT "$CATCMD"
-		D=$TREE timeit T_CAT "$CATCMD"
-	done
-	D=$MNT eval "$GREPCMD"
-	D=$TREE eval "$GREPCMD"
-	q0=$(metric jovofs_fuse_requests_total)
-	D=$MNT timeit W_GREP "$GREPCMD"
-	q1=$(metric jovofs_fuse_requests_total)
-	local REQ_GREP=$((q1 - q0 - QOVH))
-	D=$TREE timeit T_GREP "$GREPCMD"
-	for ((r = 1; r < REPS; r++)); do
-		D=$MNT timeit W_GREP "$GREPCMD"
-		D=$TREE timeit T_GREP "$GREPCMD"
-	done
+	local W_CAT T_CAT W_GREP T_GREP REQ_CAT REQ_GREP QOVH
+	warm_walks
 	# the same ls -l, warm, for information
 	local W_LS=()
 	for ((r = 0; r < REPS; r++)); do timeit W_LS 'ls -l "$MNT" >/dev/null'; done
@@ -290,12 +300,26 @@ EOF
 	local SED_OK ECHO_OK NITEMS NUNIQ
 	read -r SED_OK ECHO_OK NITEMS NUNIQ <<<"$AFTER_UMOUNT"
 
+	# ---- the same warm walks on a read-only mount: no open/close round trips
+	local RW_UMOUNT_T=$UMOUNT_T RW_CAT=("${W_CAT[@]}") RW_TCAT=("${T_CAT[@]}")
+	local RW_GREP=("${W_GREP[@]}") RW_TGREP=("${T_GREP[@]}") RW_REQ_CAT=$REQ_CAT RW_REQ_GREP=$REQ_GREP
+	mount_fs ro
+	warm_walks "-o ro"
+	umount_fs
+	local RO_CAT=("${W_CAT[@]}") RO_TCAT=("${T_CAT[@]}") RO_GREP=("${W_GREP[@]}") RO_TGREP=("${T_GREP[@]}")
+	local RO_REQ_CAT=$REQ_CAT RO_REQ_GREP=$REQ_GREP
+	W_CAT=("${RW_CAT[@]}") T_CAT=("${RW_TCAT[@]}") W_GREP=("${RW_GREP[@]}") T_GREP=("${RW_TGREP[@]}")
+	REQ_CAT=$RW_REQ_CAT REQ_GREP=$RW_REQ_GREP UMOUNT_T=$RW_UMOUNT_T
+
 	# ---- the table
 	local m_cls m_tls m_ccat m_jq m_wcat m_tcat m_wgrep m_tgrep m_em m_et m_jqe m_js m_jh m_wls m_mnt
 	m_cls=$(median "${COLD_LS[@]}"); m_tls=$(median "${TMP_LS[@]}")
 	m_ccat=$(median "${COLD_CAT[@]}"); m_jq=$(median "${JQ_GET[@]}")
 	m_wcat=$(median "${W_CAT[@]}"); m_tcat=$(median "${T_CAT[@]}")
 	m_wgrep=$(median "${W_GREP[@]}"); m_tgrep=$(median "${T_GREP[@]}")
+	local m_rcat m_rtcat m_rgrep m_rtgrep
+	m_rcat=$(median "${RO_CAT[@]}"); m_rtcat=$(median "${RO_TCAT[@]}")
+	m_rgrep=$(median "${RO_GREP[@]}"); m_rtgrep=$(median "${RO_TGREP[@]}")
 	m_em=$(median "${E_MNT[@]}"); m_et=$(median "${E_TMP[@]}")
 	m_jqe=$(median "${JQ_EDIT[@]}")
 	m_wls=$(median "${W_LS[@]}"); m_mnt=$(median "${MOUNT_T[@]}")
@@ -314,6 +338,8 @@ EOF
 	row "warm ls -l of the root" "$(fmt_t "$m_wls")" "$(fmt_t "$m_tls")" "tmpfs ls -l" "$(div "$m_wls" "$m_tls")x" ""
 	row "warm cat of every user.json" "$(fmt_t "$m_wcat")" "$(fmt_t "$m_tcat")" "tmpfs" "$(div "$m_wcat" "$m_tcat")x" "<= 1.2x"
 	row "warm grep -r" "$(fmt_t "$m_wgrep")" "$(fmt_t "$m_tgrep")" "tmpfs" "$(div "$m_wgrep" "$m_tgrep")x" "<= 1.5x"
+	row "warm cat of every user.json, -o ro" "$(fmt_t "$m_rcat")" "$(fmt_t "$m_rtcat")" "tmpfs" "$(div "$m_rcat" "$m_rtcat")x" "<= 1.2x"
+	row "warm grep -r, -o ro" "$(fmt_t "$m_rgrep")" "$(fmt_t "$m_rtgrep")" "tmpfs" "$(div "$m_rgrep" "$m_rtgrep")x" "<= 1.5x"
 	row "cold lookup: cat ID/user.json" "$(fmt_t "$m_ccat")" "$(fmt_t "$m_jq")" "jq select on the file" "$(div "$m_jq" "$m_ccat")x faster" "hash hit, not a scan"
 	row "one edit: echo > ID/user.json (close)" "$(fmt_t "$m_em")" "$(fmt_t "$m_et")" "tmpfs" "$(div "$m_em" "$m_et")x" ""
 	row "  vs jq edit written back (jq ... && mv)" "$(fmt_t "$m_em")" "$(fmt_t "$m_jqe")" "jq map + mv" "$(div "$m_jqe" "$m_em")x faster" ""
@@ -334,7 +360,8 @@ EOF
 		"$SED_OK" "$EDITS" "$ECHO_OK" "$REPS" "$NITEMS" "$NUNIQ" "$N"
 	printf 'daemon: mount ready in %s (median), unmount + final flush %s, RSS at unmount %s\n' \
 		"$(fmt_t "$m_mnt")" "$(fmt_t "$UMOUNT_T")" "$(fmt_mb "$RSS")"
-	printf 'FUSE requests per warm run: cat of every user.json %s (%s users), grep -r %s\n' "$REQ_CAT" "$N" "$REQ_GREP"
+	printf 'FUSE requests per warm run: cat of every user.json %s (%s users), grep -r %s; with -o ro: %s and %s\n' \
+		"$REQ_CAT" "$N" "$REQ_GREP" "$RO_REQ_CAT" "$RO_REQ_GREP"
 	} | tee -a "$RUN/results.txt" "$BENCH_DIR/results-$N.txt.new"
 	mv "$BENCH_DIR/results-$N.txt.new" "$BENCH_DIR/results-$N.txt"
 	rm -rf "$TREE"

@@ -167,6 +167,20 @@ struct jfs {
 	pthread_cond_t notify_cond;
 	struct jfs_notify *notify_head, *notify_tail;
 	int64_t start_ms;
+
+	/*
+	 * Read-only mounts answer OPEN and FLUSH with ENOSYS once: the kernel
+	 * then opens and closes files without a round trip. Reads of one
+	 * version then need these two caches (guarded by lock).
+	 */
+	bool no_open;
+	struct jfs_read_copy {
+		fuse_ino_t ino;
+		char *buf;
+		size_t len;
+		int64_t at_ms;     /* monotonic */
+	} read_copy[8];
+	unsigned read_copy_next;
 };
 
 /** The struct jfs of a request (libfuse's passthrough_ll.c calls this lo_data). */

@@ -821,6 +821,47 @@ static void size_attr(struct stat *st, size_t size)
 }
 
 /*
+ * Copies of what a read without a file handle (read-only mounts) was
+ * served, so that the rest of one reader's reads come from the same
+ * version: a file larger than one read request is read in pieces, and a
+ * status file must match the size its getattr reported. Lock held.
+ */
+static struct jfs_read_copy *read_copy_get(struct jfs *fs, fuse_ino_t ino, int64_t max_age_ms)
+{
+	int64_t now = mono_ms();
+	size_t i;
+
+	for (i = 0; i < sizeof(fs->read_copy) / sizeof(fs->read_copy[0]); i++) {
+		struct jfs_read_copy *c = &fs->read_copy[i];
+
+		if (c->buf && c->ino == ino && now - c->at_ms <= max_age_ms)
+			return c;
+	}
+	return NULL;
+}
+
+static void read_copy_put(struct jfs *fs, fuse_ino_t ino, const char *buf, size_t len)
+{
+	size_t n = sizeof(fs->read_copy) / sizeof(fs->read_copy[0]), i;
+	struct jfs_read_copy *c = NULL;
+	char *copy = malloc(len + 1);
+
+	if (!copy)
+		return;
+	memcpy(copy, buf, len);
+	for (i = 0; i < n && !c; i++)
+		if (fs->read_copy[i].buf && fs->read_copy[i].ino == ino)
+			c = &fs->read_copy[i];
+	if (!c)
+		c = &fs->read_copy[fs->read_copy_next++ % n];
+	free(c->buf);
+	c->ino = ino;
+	c->buf = copy;
+	c->len = len;
+	c->at_ms = mono_ms();
+}
+
+/*
  * Render the content of element or record file @sub of @u from @item.
  * Returns a malloc()ed buffer or NULL when the file does not exist.
  */
@@ -922,9 +963,15 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 		size_t len;
 		char *buf = jfs_status_render(fs, ino, &len);
 
+		/* without open() the next read goes through the page cache: it must
+		 * get the very bytes this size counts */
+		if (fs->no_open && buf)
+			read_copy_put(fs, ino, buf, len);
 		free(buf);
 		/* a new mtime each time makes the kernel drop its cached pages */
-		base_attr(fs, st, ino, S_IFREG | 0444, jfs_now_ms());
+		base_attr(fs, st, ino, S_IFREG | 0444, 0);
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+		st->st_ctim = st->st_atim = st->st_mtim;
 		size_attr(st, len);
 		*timeout = 0;
 		return 0;
@@ -1283,8 +1330,19 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 		return 0;
 	}
 	if (ino < JFS_SUB_COUNT || (ino & JFS_INO_CONFLICT_BIT)) {
+		struct jfs_read_copy *c;
+
 		if (ino == JFS_INO_ROOT || ino == JFS_INO_STATUS || ino == JFS_INO_S_CONFL)
 			return -EISDIR;
+		/* what the getattr just before this read counted (read-only mounts) */
+		if (fs->no_open && (c = read_copy_get(fs, ino, 1000))) {
+			*buf = malloc(c->len + 1);
+			if (!*buf)
+				return -ENOMEM;
+			memcpy(*buf, c->buf, c->len);
+			*len = c->len;
+			return 0;
+		}
 		*buf = jfs_status_render(fs, ino, len);
 		return 0;
 	}
@@ -1312,6 +1370,7 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct jfs *fs = jfs_ctx(req);
 	struct jfs_handle *h = fh_handle(fi);
+	struct jfs_read_copy *c;
 	char *buf = NULL;
 	size_t len = 0;
 	int rc = 0;
@@ -1326,8 +1385,20 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			rc = -ENOMEM;
 		else
 			memcpy(buf, h->data.buf, len);
+	} else if (fs->no_open && off > 0 && ino_is_user(ino) &&
+		   (c = read_copy_get(fs, ino, 5000))) {
+		/* the rest of a large file, from the version its first piece came from */
+		len = c->len;
+		buf = malloc(len + 1);
+		if (!buf)
+			rc = -ENOMEM;
+		else
+			memcpy(buf, c->buf, len);
 	} else {
 		rc = node_content(fs, ino, &buf, &len);
+		if (rc == 0 && fs->no_open && off == 0 && ino_is_user(ino) &&
+		    len > JFS_SNAPSHOT_MIN)
+			read_copy_put(fs, ino, buf, len);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (rc < 0) {
@@ -1843,6 +1914,12 @@ static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	int rc = 0;
 
+	if (fs->no_open) {
+		/* read-only: no writer to keep apart, the kernel opens on its own */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (ino & JFS_INO_SCRATCH_BIT) {
@@ -1976,6 +2053,11 @@ static void jfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct jfs *fs = jfs_ctx(req);
 	struct jfs_handle *h = fh_handle(fi);
 
+	if (fs->no_open) {
+		/* read-only: nothing is ever written, so no close needs a round trip */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	/* read-only opens are noflush; scratch files have nothing to commit */
 	if (!h || h->snapshot) {
 		fuse_reply_err(req, 0);
@@ -3125,6 +3207,7 @@ int jfs_fs_init(struct jfs *fs)
 	 * own cache.
 	 */
 	fs->entry_timeout = fs->change_feed ? 3600.0 : fs->opts.cache_timeout;
+	fs->no_open = fs->opts.ro;
 	return 0;
 }
 
@@ -3153,6 +3236,8 @@ void jfs_fs_release(struct jfs *fs)
 	jfs_hmap_release(&fs->users.by_id);
 	jfs_hmap_release(&fs->users.by_name);
 	free(fs->listing);
+	for (i = 0; i < sizeof(fs->read_copy) / sizeof(fs->read_copy[0]); i++)
+		free(fs->read_copy[i].buf);
 	while ((n = fs->notify_head)) {
 		fs->notify_head = n->next;
 		free(n->name);
