@@ -2409,6 +2409,22 @@ static void jfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	do_create(req, parent, name, mode, NULL);
 }
 
+/* Show @u in the listing (a user created through the mount). Lock held. */
+static void listing_add(struct jfs *fs, struct jfs_user *u)
+{
+	struct jfs_user **l;
+	size_t i;
+
+	for (i = 0; i < fs->nlisting; i++)
+		if (fs->listing[i] == u)
+			return;
+	l = realloc(fs->listing, (fs->nlisting + 1) * sizeof(*l));
+	if (!l)
+		return; /* the next listing refresh shows it */
+	fs->listing = l;
+	l[fs->nlisting++] = u;
+}
+
 static void jfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct jfs *fs = jfs_ctx(req);
@@ -2453,21 +2469,7 @@ static void jfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		if (res.item)
 			item_set(fs, u, json_incref(res.item));
 		u->exists = true;
-		if (u->slot >= fs->nlisting || true) {
-			struct jfs_user **l = realloc(fs->listing,
-						      (fs->nlisting + 1) * sizeof(*l));
-
-			if (l) {
-				bool present = false;
-				size_t i;
-
-				fs->listing = l;
-				for (i = 0; i < fs->nlisting && !present; i++)
-					present = l[i] == u;
-				if (!present)
-					l[fs->nlisting++] = u;
-			}
-		}
+		listing_add(fs, u);
 		fs->list_gen++;
 		fs->root_mtime_ms = jfs_now_ms();
 		rc = make_entry(fs, user_ino(u, JFS_SUB_DIR), &e);

@@ -24,30 +24,7 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (cond) {                                                          \
-			passed++;                                                    \
-		} else {                                                             \
-			failed++;                                                    \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                              \
-		}                                                                    \
-	} while (0)
-
-#define CHECK_STR(got, want)                                                         \
-	do {                                                                         \
-		const char *g_ = (got), *w_ = (want);                                \
-		if (g_ && w_ && !strcmp(g_, w_)) {                                   \
-			passed++;                                                    \
-		} else {                                                             \
-			failed++;                                                    \
-			fprintf(stderr, "%s:%d: got '%s', want '%s'\n", __FILE__,    \
-				__LINE__, g_ ? g_ : "(null)", w_ ? w_ : "(null)");    \
-		}                                                                    \
-	} while (0)
+#include "check.h"
 
 extern const struct jfs_backend_ops jfs_backend_dynamodb;
 
@@ -965,6 +942,5 @@ int main(int argc, char **argv)
 		test_live(argv[2]);
 	else if (getenv("JOVOFS_TEST_DYNAMODB_ENDPOINT"))
 		test_live(getenv("JOVOFS_TEST_DYNAMODB_ENDPOINT"));
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

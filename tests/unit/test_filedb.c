@@ -22,21 +22,9 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 
+#include "check.h"
+
 extern const struct jfs_backend_ops jfs_backend_filedb;
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		if (cond) {                                                     \
-			passed++;                                               \
-		} else {                                                        \
-			failed++;                                               \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
 
 static char tmpdir[] = "/tmp/jfs-filedb-test-XXXXXX";
 
@@ -1901,6 +1889,5 @@ out:
 		rm_rf(tmpdir);
 	else
 		fprintf(stderr, "files kept in %s\n", tmpdir);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

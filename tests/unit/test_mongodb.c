@@ -17,30 +17,7 @@
 #include "common/json.h"
 #include "common/log.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                   \
-	do {                                                                          \
-		if (cond) {                                                           \
-			passed++;                                                     \
-		} else {                                                              \
-			failed++;                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                               \
-		}                                                                     \
-	} while (0)
-
-#define CHECK_STR(a, b)                                                               \
-	do {                                                                          \
-		const char *a_ = (a), *b_ = (b);                                      \
-		if (a_ && b_ && !strcmp(a_, b_)) {                                    \
-			passed++;                                                     \
-		} else {                                                              \
-			failed++;                                                     \
-			fprintf(stderr, "%s:%d: '%s' != '%s'\n", __FILE__, __LINE__,  \
-				a_ ? a_ : "(null)", b_ ? b_ : "(null)");              \
-		}                                                                     \
-	} while (0)
+#include "check.h"
 
 /* JSON text as JavaScript prints it, compact. Caller frees. */
 static char *dump(const json_t *v)
@@ -846,6 +823,5 @@ int main(void)
 		test_live(uri);
 	else
 		fprintf(stderr, "JOVOFS_TEST_MONGODB_URI not set: skipping the live server tests\n");
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }
