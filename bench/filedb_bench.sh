@@ -66,6 +66,23 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ helpers
 
+# walk_pair MNT_TIMES TMPFS_TIMES REQ_VAR CMD: one warm-up of CMD on each
+# side, then REPS timed runs alternating mount and tmpfs; REQ_VAR gets the
+# FUSE requests of the first timed run on the mount.
+walk_pair() {
+	local -n req=$3
+	local cmd=$4 q0 q1 r
+	D=$MNT eval "$cmd"
+	D=$TREE eval "$cmd"
+	for ((r = 0; r < REPS; r++)); do
+		q0=$(metric jovofs_fuse_requests_total)
+		D=$MNT timeit "$1" "$cmd"
+		q1=$(metric jovofs_fuse_requests_total)
+		((r > 0)) || req=$((q1 - q0 - QOVH))
+		D=$TREE timeit "$2" "$cmd"
+	done
+}
+
 # Warm walks of the mounted tree and of the tmpfs tree, interleaved: sets
 # the caller's W_CAT T_CAT W_GREP T_GREP (seconds) and REQ_CAT REQ_GREP
 # (FUSE requests of one walk). $1 names the mount in the progress notes.
@@ -75,32 +92,12 @@ warm_walks() {
 	W_CAT=() T_CAT=() W_GREP=() T_GREP=()
 	local q0 q1
 	note "warm cat of every user.json and grep -r${1:+ ($1)}: 1 warm-up + $REPS runs each, interleaved"
-	D=$MNT eval "$CATCMD"
-	D=$TREE eval "$CATCMD"
 	# what reading the metrics file itself costs in requests
 	q0=$(metric jovofs_fuse_requests_total)
 	q1=$(metric jovofs_fuse_requests_total)
 	QOVH=$((q1 - q0))
-	q0=$(metric jovofs_fuse_requests_total)
-	D=$MNT timeit W_CAT "$CATCMD"
-	q1=$(metric jovofs_fuse_requests_total)
-	REQ_CAT=$((q1 - q0 - QOVH))
-	D=$TREE timeit T_CAT "$CATCMD"
-	for ((r = 1; r < REPS; r++)); do
-		D=$MNT timeit W_CAT "$CATCMD"
-		D=$TREE timeit T_CAT "$CATCMD"
-	done
-	D=$MNT eval "$GREPCMD"
-	D=$TREE eval "$GREPCMD"
-	q0=$(metric jovofs_fuse_requests_total)
-	D=$MNT timeit W_GREP "$GREPCMD"
-	q1=$(metric jovofs_fuse_requests_total)
-	REQ_GREP=$((q1 - q0 - QOVH))
-	D=$TREE timeit T_GREP "$GREPCMD"
-	for ((r = 1; r < REPS; r++)); do
-		D=$MNT timeit W_GREP "$GREPCMD"
-		D=$TREE timeit T_GREP "$GREPCMD"
-	done
+	walk_pair W_CAT T_CAT REQ_CAT "$CATCMD"
+	walk_pair W_GREP T_GREP REQ_GREP "$GREPCMD"
 }
 
 

@@ -15,41 +15,14 @@
 #include "common/log.h"
 #include "policy/policy.h"
 
-static int passed, failed;
+#include "check.h"
 
-static void check(bool ok, const char *file, int line, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void check(bool ok, const char *file, int line, const char *what, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	fprintf(stderr, "%s:%d: FAIL: %s", file, line, what);
-	if (fmt && *fmt) {
-		fprintf(stderr, ": ");
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-	}
-	fputc('\n', stderr);
-}
-
-#define CHECK(c) check((c), __FILE__, __LINE__, #c, NULL)
-#define CHECKF(c, ...) check((c), __FILE__, __LINE__, #c, __VA_ARGS__)
 #define CHECK_RET(got, want, err)                                                        \
-	check((got) == (want), __FILE__, __LINE__, #got " == " #want, "got %d (%s)", (got), \
-	      (err).msg)
-#define CHECK_STR(got, want)                                                             \
-	check((got) && !strcmp((got), (want)), __FILE__, __LINE__, #got " == " #want,       \
-	      "got '%s', want '%s'", (got) ? (got) : "(null)", (want))
+	check_at((got) == (want), __FILE__, __LINE__, #got " == " #want, "got %d (%s)", (got), \
+		 (err).msg)
 #define CHECK_HAS(got, part)                                                             \
-	check((got) && strstr((got), (part)), __FILE__, __LINE__, #got " contains " #part, \
-	      "got '%s', want it to contain '%s'", (got) ? (got) : "(null)", (part))
+	check_at((got) && strstr((got), (part)), __FILE__, __LINE__, #got " contains " #part, \
+		 "got '%s', want it to contain '%s'", (got) ? (got) : "(null)", (part))
 
 /* ---- captured warnings ---- */
 
@@ -96,7 +69,7 @@ static void check_json(const json_t *got, const char *want, const char *file, in
 	json_t *w = J(want);
 	char *g = compact(got);
 
-	check(got && jfs_json_equal(got, w), file, line, what, "got %s, want %s", g, want);
+	check_at(got && jfs_json_equal(got, w), file, line, what, "got %s, want %s", g, want);
 	free(g);
 	json_decref(w);
 }
@@ -412,22 +385,22 @@ static void test_config(void)
 		ret = jfs_policy_config_parse(in, &cfg, &err);
 		json_decref(in);
 		if (!c->want) {
-			CHECKF(ret == -EINVAL, "case %s: got %d", c->in, ret);
-			CHECKF(strstr(err.msg, c->message), "case %s: message '%s'", c->in, err.msg);
-			CHECKF(cfg.history_hidden == NULL, "case %s: nothing to release", c->in);
+			CHECK(ret == -EINVAL, "case %s: got %d", c->in, ret);
+			CHECK(strstr(err.msg, c->message), "case %s: message '%s'", c->in, err.msg);
+			CHECK(cfg.history_hidden == NULL, "case %s: nothing to release", c->in);
 			continue;
 		}
-		CHECKF(ret == 0, "case %s: got %d (%s)", c->in ? c->in : "NULL", ret, err.msg);
+		CHECK(ret == 0, "case %s: got %d (%s)", c->in ? c->in : "NULL", ret, err.msg);
 		if (ret)
 			continue;
 		s = summarise(&cfg);
-		CHECKF(!strcmp(s, c->want), "case %s:\n  got  %s\n  want %s", c->in, s, c->want);
+		CHECK(!strcmp(s, c->want), "case %s:\n  got  %s\n  want %s", c->in, s, c->want);
 		free(s);
 		if (c->message)
-			CHECKF(strstr(warnings, c->message), "case %s: warnings '%s'", c->in,
+			CHECK(strstr(warnings, c->message), "case %s: warnings '%s'", c->in,
 			       warnings);
 		else
-			CHECKF(!warnings[0], "case %s: unexpected warnings '%s'", c->in, warnings);
+			CHECK(!warnings[0], "case %s: unexpected warnings '%s'", c->in, warnings);
 		jfs_policy_config_release(&cfg);
 	}
 
@@ -503,7 +476,7 @@ static void test_expiry(void)
 	};
 	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
 		item = J(never[i]);
-		CHECKF(!jfs_policy_session_expired(&cfg, item, t + 86400000LL * 365 * 10), "%s",
+		CHECK(!jfs_policy_session_expired(&cfg, item, t + 86400000LL * 365 * 10), "%s",
 		       never[i]);
 		CHECK(jfs_item_session_updated_ms(item) == -1);
 		json_decref(item);
@@ -641,9 +614,9 @@ static void test_render(void)
 		len = 12345;
 		out = jfs_policy_render(&cfg, item, c->el, c->idx, jfs_now_ms(), &len);
 		if (!c->want) {
-			CHECKF(out == NULL, "render case %zu: got '%s'", i, out);
+			CHECK(out == NULL, "render case %zu: got '%s'", i, out);
 		} else {
-			CHECKF(out && !strcmp(out, c->want) && len == strlen(c->want),
+			CHECK(out && !strcmp(out, c->want) && len == strlen(c->want),
 			       "render case %zu:\n--- got (%zu bytes)\n%s--- want\n%s---", i, len,
 			       out ? out : "(null)\n", c->want);
 		}
@@ -737,11 +710,11 @@ static void test_validation(void)
 	before = json_deep_copy(mem_get(f.ms, "alice"));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ret = fix_write(&f, cases[i].el, cases[i].idx, cases[i].text, cases[i].fname);
-		CHECKF(ret == cases[i].ret, "validation case %zu: got %d (%s)", i, ret, f.err.msg);
-		CHECKF(!strncmp(f.err.msg, cases[i].msg, strlen(cases[i].msg)),
+		CHECK(ret == cases[i].ret, "validation case %zu: got %d (%s)", i, ret, f.err.msg);
+		CHECK(!strncmp(f.err.msg, cases[i].msg, strlen(cases[i].msg)),
 		       "validation case %zu: message '%s', want it to start with '%s'", i,
 		       f.err.msg, cases[i].msg);
-		CHECKF(f.err.code == -cases[i].ret, "validation case %zu: err.code %d", i,
+		CHECK(f.err.code == -cases[i].ret, "validation case %zu: err.code %d", i,
 		       f.err.code);
 		CHECK(f.res.item == NULL && !f.res.noop);
 	}
@@ -815,9 +788,9 @@ static void test_noop(void)
 	before = json_deep_copy(mem_get(f.ms, "alice"));
 	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
 		ret = fix_write(&f, same[i].el, same[i].idx, same[i].text, "alice/x");
-		CHECKF(ret == 0 && f.res.noop, "no-op case %zu: ret %d noop %d (%s)", i, ret,
+		CHECK(ret == 0 && f.res.noop, "no-op case %zu: ret %d noop %d (%s)", i, ret,
 		       f.res.noop, f.err.msg);
-		CHECKF(f.res.item && jfs_json_equal(f.res.item, before), "no-op case %zu: item", i);
+		CHECK(f.res.item && jfs_json_equal(f.res.item, before), "no-op case %zu: item", i);
 	}
 	CHECK(f.ms->updates == 0);
 	CHECK(jfs_json_equal(before, mem_get(f.ms, "alice")));
@@ -866,7 +839,7 @@ static void test_write_user(void)
 	after = mem_get(f.ms, "alice");
 	CHECK_JSON(json_object_get(after, "user"), "{\"data\": {\"name\": \"Bob\", \"x\": 0.1}, \"extra\": 1}");
 	upd = jfs_item_updated_ms(after);
-	CHECKF(upd >= t0 && upd <= t1 + 1, "updatedAt %s", str_of(after, "updatedAt"));
+	CHECK(upd >= t0 && upd <= t1 + 1, "updatedAt %s", str_of(after, "updatedAt"));
 	CHECK(strlen(str_of(after, "updatedAt")) == JFS_ISO_LEN);
 	/* unknown keys, the session, history and createdAt exactly as they were */
 	CHECK(others_kept(before, after, ",user,updatedAt,"));
@@ -1339,6 +1312,5 @@ int main(void)
 	test_conflicts();
 	test_create_remove();
 
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }
