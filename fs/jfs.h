@@ -90,6 +90,8 @@ struct jfs_user {
 	int64_t updated_ms;
 
 	json_t *item;           /* cached item (immutable, shared), NULL when not loaded */
+	json_t *prev_item;      /* the different item it replaced, while item is cached */
+	int64_t changed_ms;     /* monotonic ms of the last change seen, 0 never */
 	int64_t loaded_ms;      /* monotonic ms of the load */
 	uint64_t gen;           /* bumped whenever item changes */
 	size_t item_cost;       /* estimated bytes */
@@ -109,6 +111,13 @@ struct jfs_user {
 	 * record is known not to have changed.
 	 */
 	uint32_t fsize[JFS_SUB_RECORD + 1 + 8];
+	/*
+	 * The size the kernel was last given for each of those files (the
+	 * session's too), same encoding: a read that renders a different size
+	 * makes the kernel refetch attributes, or it would cut the new content
+	 * at the old size.
+	 */
+	uint32_t told[JFS_SUB_RECORD + 1 + 8];
 
 	char *last_error[JFS_SUB_RECORD + 2]; /* per file kind (history items share one) */
 	struct jfs_handle *handles;    /* element files open for writing */

@@ -34,6 +34,7 @@
 #define LIST_PAGE 1000
 #define ERR_HISTORY (JFS_SUB_RECORD + 1) /* last_error slot shared by history items */
 #define JFS_SNAPSHOT_MIN (128 * 1024)      /* one FUSE read request */
+#define JFS_BUSY_MS 3000                   /* a record changed this recently is read from copies */
 
 /*
  * An element file open for writing: its content between open() and the
@@ -280,6 +281,8 @@ static void lru_touch(struct jfs *fs, struct jfs_user *u)
 
 static void item_drop(struct jfs *fs, struct jfs_user *u)
 {
+	json_decref(u->prev_item);
+	u->prev_item = NULL;
 	if (!u->item)
 		return;
 	lru_unlink(fs, u);
@@ -299,6 +302,12 @@ static int fsize_slot(unsigned sub)
 	return -1;
 }
 
+/* @u->told index of @sub, or -1 */
+static int told_slot(unsigned sub)
+{
+	return sub == JFS_SUB_SESSION ? JFS_SUB_SESSION : fsize_slot(sub);
+}
+
 static void fsize_forget(struct jfs_user *u)
 {
 	memset(u->fsize, 0, sizeof(u->fsize));
@@ -315,7 +324,13 @@ static void fsize_note(struct jfs_user *u, unsigned sub, const char *buf, size_t
 /** Install @item (new reference, consumed) as @u's cached item. */
 static void item_set(struct jfs *fs, struct jfs_user *u, json_t *item)
 {
+	json_t *old = u->item && !jfs_json_equal(u->item, item) ? json_incref(u->item) : NULL;
+
 	item_drop(fs, u);
+	/* what the kernel may still hold the sizes of (see jfs_read) */
+	u->prev_item = old;
+	if (old)
+		u->changed_ms = mono_ms();
 	u->item = item;
 	u->item_cost = json_cost(item);
 	u->loaded_ms = mono_ms();
@@ -997,6 +1012,7 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 		base_attr(fs, st, ino, S_IFREG | (sub == JFS_SUB_RECORD ? 0444 : 0644),
 			  user_mtime(fs, u));
 		size_attr(st, v - 2);
+		u->told[fsize_slot(sub)] = v;
 		return 0;
 	}
 	rc = item_get(fs, u, &item);
@@ -1037,6 +1053,8 @@ static int node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *ti
 			mtime = jfs_item_session_updated_ms(item);
 		base_attr(fs, st, ino, S_IFREG | (sub == JFS_SUB_RECORD ? 0444 : 0644), mtime);
 		size_attr(st, len);
+		if (told_slot(sub) >= 0)
+			u->told[told_slot(sub)] = len < UINT32_MAX - 2 ? (uint32_t)len + 2 : 0;
 		*timeout = wbx ? 0 : file_timeout(fs, item, sub);
 		break;
 	}
@@ -1365,12 +1383,53 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 	return *buf ? 0 : -ENOENT;
 }
 
+/*
+ * A read without a file handle fills the page cache, and the kernel cuts
+ * it at the size it last got from us (or pads it with zeros, when a
+ * change raced the read). When a commit or a reload changed the size of
+ * file @sub of @u since, serve the version that size belongs to if we
+ * still have it (@u->prev_item) and make the kernel refetch the size
+ * after this reply (*@inval_after): the reader gets the old content
+ * whole, its next read the new one. Without it, a longer new content is
+ * served and the kernel told before the reply (*@inval_first), so the
+ * reader's next read() refetches the size and gets the rest; a shorter
+ * one fixes the size by itself (a short read). Lock held; *@buf, *@len
+ * hold the current content and may be replaced.
+ */
+static void same_size_version(struct jfs *fs, struct jfs_user *u, unsigned sub, char **buf,
+			      size_t *len, bool *inval_first, bool *inval_after)
+{
+	int ts = told_slot(sub);
+	uint32_t told;
+	size_t plen = 0;
+	char *pbuf;
+
+	if (ts < 0 || (told = u->told[ts]) < 2 || told - 2 == *len)
+		return;
+	if (u->prev_item && (pbuf = render_file(fs, u->prev_item, sub, &plen))) {
+		if (plen == told - 2) {
+			free(*buf);
+			*buf = pbuf;
+			*len = plen;
+			json_decref(u->served);
+			u->served = json_incref(u->prev_item);
+			*inval_after = true;
+			return;
+		}
+		free(pbuf);
+	}
+	if (*len > told - 2)
+		*inval_first = true;
+}
+
 static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
 	struct jfs_handle *h = fh_handle(fi);
 	struct jfs_read_copy *c;
+	struct jfs_user *u;
+	bool inval_first = false, inval_after = false;
 	char *buf = NULL;
 	size_t len = 0;
 	int rc = 0;
@@ -1396,6 +1455,8 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			memcpy(buf, c->buf, len);
 	} else {
 		rc = node_content(fs, ino, &buf, &len);
+		if (rc == 0 && ino_is_user(ino) && (u = user_by_ino(fs, ino)))
+			same_size_version(fs, u, ino_sub(ino), &buf, &len, &inval_first, &inval_after);
 		if (rc == 0 && fs->no_open && off == 0 && ino_is_user(ino) &&
 		    len > JFS_SNAPSHOT_MIN)
 			read_copy_put(fs, ino, buf, len);
@@ -1405,11 +1466,16 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* attributes only: the reader holds the page being filled locked */
+	if (inval_first && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	if ((size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
 	else
 		fuse_reply_buf(req, buf + off, len - (size_t)off < size ? len - (size_t)off : size);
 	free(buf);
+	if (inval_after && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1956,10 +2022,18 @@ static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		int slot = fsize_slot(ino_sub(ino));
 		bool small = slot >= 0 && u->fsize[slot] > 1 &&
 			     u->fsize[slot] - 2 <= JFS_SNAPSHOT_MIN;
+		/*
+		 * The kernel fills its page cache with one request and takes the
+		 * size from another: a record that just changed may change again
+		 * between the two, and the reader would get the new bytes cut at
+		 * (or padded to) the old size. Readers of such a record get their
+		 * own copy too, until it has been quiet for a while.
+		 */
+		bool busy = u->changed_ms && mono_ms() - u->changed_ms < JFS_BUSY_MS;
 
-		if (!small && ino_sub(ino) != JFS_SUB_DIR && ino_sub(ino) != JFS_SUB_HISTDIR &&
-		    node_content(fs, ino, &buf, &len) == 0 && len > JFS_SNAPSHOT_MIN &&
-		    (h = calloc(1, sizeof(*h)))) {
+		if ((!small || busy) && ino_sub(ino) != JFS_SUB_DIR &&
+		    ino_sub(ino) != JFS_SUB_HISTDIR && node_content(fs, ino, &buf, &len) == 0 &&
+		    (busy || len > JFS_SNAPSHOT_MIN) && (h = calloc(1, sizeof(*h)))) {
 			h->ino = ino;
 			h->u = u;
 			h->snapshot = true;
@@ -2248,8 +2322,12 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	/* mode, owner and times of stored files are not stored: accept them quietly */
 out_attr:
 	rc = node_attr(fs, ino, &st, &timeout);
-	if (rc == 0 && h && (to_set & FUSE_SET_ATTR_SIZE))
+	if (rc == 0 && h && (to_set & FUSE_SET_ATTR_SIZE)) {
 		size_attr(&st, h->data.len);
+		/* the writer's size, not the stored one */
+		if ((u = user_by_ino(fs, ino)) && told_slot(ino_sub(ino)) >= 0)
+			u->told[told_slot(ino_sub(ino))] = 0;
+	}
 out_unlock:
 	pthread_mutex_unlock(&fs->lock);
 	free(text);
@@ -3227,6 +3305,7 @@ void jfs_fs_release(struct jfs *fs)
 		while (u->handles)
 			handle_free(fs, u->handles);
 		json_decref(u->item);
+		json_decref(u->prev_item);
 		json_decref(u->served);
 		for (k = 0; k < sizeof(u->last_error) / sizeof(u->last_error[0]); k++)
 			free(u->last_error[k]);
