@@ -113,9 +113,10 @@ struct jfs_user {
 	uint32_t fsize[JFS_SUB_RECORD + 1 + 8];
 	/*
 	 * The size the kernel was last given for each of those files (the
-	 * session's too), same encoding: a read that renders a different size
-	 * makes the kernel refetch attributes, or it would cut the new content
-	 * at the old size.
+	 * session's too), same encoding: a read through the page cache that
+	 * would render another size is served prev_item's version when that
+	 * has this size, else the kernel is made to refetch (fs/ops.c,
+	 * same_size_version()).
 	 */
 	uint32_t told[JFS_SUB_RECORD + 1 + 8];
 

@@ -321,10 +321,14 @@ static void fsize_note(struct jfs_user *u, unsigned sub, const char *buf, size_t
 		u->fsize[slot] = buf ? (uint32_t)len + 2 : 1;
 }
 
-/** Install @item (new reference, consumed) as @u's cached item. */
-static void item_set(struct jfs *fs, struct jfs_user *u, json_t *item)
+/**
+ * Install @item (new reference, consumed) as @u's cached item; @changed
+ * when it differs from the one it replaces (a write, or a reload that
+ * found a change).
+ */
+static void item_set(struct jfs *fs, struct jfs_user *u, json_t *item, bool changed)
 {
-	json_t *old = u->item && !jfs_json_equal(u->item, item) ? json_incref(u->item) : NULL;
+	json_t *old = changed && u->item ? json_incref(u->item) : NULL;
 
 	item_drop(fs, u);
 	/* what the kernel may still hold the sizes of (see jfs_read) */
@@ -379,6 +383,7 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 {
 	struct jfs_err err;
 	json_t *loaded = NULL, *old;
+	bool changed;
 	uint64_t gen, t0;
 	char *id;
 	int rc;
@@ -439,6 +444,7 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 		return 0;
 	}
 	old = u->item ? json_incref(u->item) : NULL;
+	changed = old && !jfs_json_equal(old, loaded);
 	if (!u->exists) {
 		fs->list_gen++;
 		fs->root_mtime_ms = jfs_now_ms();
@@ -447,18 +453,16 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 	 * Sizes stay right across a reload only when nothing can have changed:
 	 * the store tells us of changes, or the old item is the same.
 	 */
-	if (old ? !jfs_json_equal(old, loaded) : !fs->change_feed)
+	if (old ? changed : !fs->change_feed)
 		fsize_forget(u);
-	item_set(fs, u, json_incref(loaded));
+	item_set(fs, u, json_incref(loaded), changed);
 	*item = loaded;
-	if (old) {
-		if (!jfs_json_equal(old, loaded)) {
-			pthread_mutex_unlock(&fs->lock);
-			invalidate_user(fs, u, old, loaded);
-			pthread_mutex_lock(&fs->lock);
-		}
-		json_decref(old);
+	if (changed) {
+		pthread_mutex_unlock(&fs->lock);
+		invalidate_user(fs, u, old, loaded);
+		pthread_mutex_lock(&fs->lock);
 	}
+	json_decref(old);
 	return 0;
 }
 
@@ -853,6 +857,17 @@ static struct jfs_read_copy *read_copy_get(struct jfs *fs, fuse_ino_t ino, int64
 			return c;
 	}
 	return NULL;
+}
+
+/* A malloc()ed copy of what @c holds. */
+static int read_copy_dup(const struct jfs_read_copy *c, char **buf, size_t *len)
+{
+	*buf = malloc(c->len + 1);
+	if (!*buf)
+		return -ENOMEM;
+	memcpy(*buf, c->buf, c->len);
+	*len = c->len;
+	return 0;
 }
 
 static void read_copy_put(struct jfs *fs, fuse_ino_t ino, const char *buf, size_t len)
@@ -1353,14 +1368,8 @@ static int node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 		if (ino == JFS_INO_ROOT || ino == JFS_INO_STATUS || ino == JFS_INO_S_CONFL)
 			return -EISDIR;
 		/* what the getattr just before this read counted (read-only mounts) */
-		if (fs->no_open && (c = read_copy_get(fs, ino, 1000))) {
-			*buf = malloc(c->len + 1);
-			if (!*buf)
-				return -ENOMEM;
-			memcpy(*buf, c->buf, c->len);
-			*len = c->len;
-			return 0;
-		}
+		if (fs->no_open && (c = read_copy_get(fs, ino, 1000)))
+			return read_copy_dup(c, buf, len);
 		*buf = jfs_status_render(fs, ino, len);
 		return 0;
 	}
@@ -1447,12 +1456,7 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else if (fs->no_open && off > 0 && ino_is_user(ino) &&
 		   (c = read_copy_get(fs, ino, 5000))) {
 		/* the rest of a large file, from the version its first piece came from */
-		len = c->len;
-		buf = malloc(len + 1);
-		if (!buf)
-			rc = -ENOMEM;
-		else
-			memcpy(buf, c->buf, len);
+		rc = read_copy_dup(c, &buf, &len);
 	} else {
 		rc = node_content(fs, ino, &buf, &len);
 		if (rc == 0 && ino_is_user(ino) && (u = user_by_ino(fs, ino)))
@@ -1810,7 +1814,7 @@ static int commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *
 			u->served = NULL;
 			old = u->item ? json_incref(u->item) : NULL;
 			if (res.item)
-				item_set(fs, u, json_incref(res.item));
+				item_set(fs, u, json_incref(res.item), true);
 			else
 				item_drop(fs, u);
 		}
@@ -2545,7 +2549,7 @@ static void jfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fs->m.creates++;
 		fsize_forget(u);
 		if (res.item)
-			item_set(fs, u, json_incref(res.item));
+			item_set(fs, u, json_incref(res.item), true);
 		u->exists = true;
 		listing_add(fs, u);
 		fs->list_gen++;
@@ -2651,7 +2655,7 @@ static void jfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		u->served = NULL;
 		old = u->item ? json_incref(u->item) : NULL;
 		if (res.item)
-			item_set(fs, u, json_incref(res.item));
+			item_set(fs, u, json_incref(res.item), true);
 		else
 			item_drop(fs, u);
 	} else {
@@ -2723,7 +2727,7 @@ static void jfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			prev = u->item ? json_incref(u->item) : NULL;
 			fsize_forget(u);
 			if (res.item)
-				item_set(fs, u, json_incref(res.item));
+				item_set(fs, u, json_incref(res.item), true);
 			pthread_mutex_unlock(&fs->lock);
 			invalidate_user(fs, u, prev, res.item);
 			json_decref(prev);

@@ -77,6 +77,15 @@ static char *stringify(const json_t *users)
 	return jfs_strbuf_detach(&sb, NULL);
 }
 
+/* Write @users to @path in place, as Jovo's FileDb does */
+static void write_users(const char *path, const json_t *users)
+{
+	char *text = stringify(users);
+
+	write_in_place(path, text, strlen(text));
+	free(text);
+}
+
 static json_t *parse(const char *text)
 {
 	struct jfs_err err;
@@ -1062,12 +1071,10 @@ static struct jfs_store *open_guarded(const char *path, json_int_t window_ms, in
 static void jovo_writes(struct jfs_store *st, const char *path, const json_t *users,
 			struct seen_ids *seen)
 {
-	char *text = stringify(users);
 	struct jfs_err err;
 	int ret;
 
-	write_in_place(path, text, strlen(text));
-	free(text);
+	write_users(path, users);
 	jfs_err_clear(&err);
 	ret = jfs_backend_filedb.changes(st, collect, seen, &err);
 	CHECK(ret == 0, "changes: %s", err.msg);
@@ -1109,12 +1116,7 @@ static void test_stale_rewrite_reapplied(void)
 	json_array_append_new(users, make_item("a", "Ada", 1));
 	json_array_append_new(users, make_item("b", "Bob", 2));
 	json_array_append_new(users, make_item("c", "Cy", 3));
-	{
-		char *text = stringify(users);
-
-		write_in_place(p, text, strlen(text));
-		free(text);
-	}
+	write_users(p, users);
 	st = open_store(p, NULL, &ret, &err);
 	CHECK(ret == 0, "open: %s", err.msg);
 	if (!st)
@@ -1186,12 +1188,7 @@ static void test_stale_rewrite_not_reapplied(bool expire)
 
 	json_array_append_new(users, make_item("a", "Ada", 1));
 	json_array_append_new(users, make_item("b", "Bob", 2));
-	{
-		char *text = stringify(users);
-
-		write_in_place(p, text, strlen(text));
-		free(text);
-	}
+	write_users(p, users);
 	st = open_guarded(p, expire ? 100 : 30000, &ret, &err);
 	CHECK(ret == 0, "open: %s", err.msg);
 	if (!st)
@@ -1249,12 +1246,7 @@ static void test_stale_rewrite_gives_up(void)
 
 	json_array_append_new(users, make_item("a", "Ada", 1));
 	json_array_append_new(users, make_item("b", "Bob", 2));
-	{
-		char *text = stringify(users);
-
-		write_in_place(p, text, strlen(text));
-		free(text);
-	}
+	write_users(p, users);
 	st = open_store(p, NULL, &ret, &err);
 	CHECK(ret == 0, "open: %s", err.msg);
 	if (!st)
