@@ -66,6 +66,15 @@ struct jfs_patch {
 /** What the DB did to items while nobody asked (see ops->changes). */
 typedef void jfs_changed_fn(void *data, const char *id);
 
+/**
+ * A change the store accepted (its call returned 0) and later lost (see
+ * ops->failures): @keys is the array of the item's top-level keys the
+ * change touched (borrowed), NULL for the whole item (a removal); @e says
+ * why.
+ */
+typedef void jfs_failed_fn(void *data, const char *id, const json_t *keys,
+			   const struct jfs_err *e);
+
 struct jfs_backend_ops {
 	/** Name used by "backend" in the config and by the registry. */
 	const char *name;
@@ -112,10 +121,23 @@ struct jfs_backend_ops {
 	int (*remove)(struct jfs_store *st, const char *id, struct jfs_err *err);
 
 	/**
-	 * Make every update that returned before this call durable. Also
-	 * reports a delayed write-back that failed since the last sync.
+	 * Make every change of item @id (NULL: of every item) that returned
+	 * before this call durable. Returns 0, or -errno when they could not
+	 * be made durable (a save failed; they stay pending and are retried).
+	 * A change that was dropped meanwhile is not this call's failure: it
+	 * is reported by ops->failures.
 	 */
-	int (*sync)(struct jfs_store *st, struct jfs_err *err);
+	int (*sync)(struct jfs_store *st, const char *id, struct jfs_err *err);
+
+	/**
+	 * Optional (NULL when every change is stored before its call
+	 * returns): call @fn for each accepted change lost since the last
+	 * call: an edit dropped because another writer changed the same
+	 * element first, a delayed save that failed (reported once per
+	 * change, however often the save is retried). Each failure is
+	 * reported once; @fn runs with no lock of the store held.
+	 */
+	int (*failures)(struct jfs_store *st, jfs_failed_fn *fn, void *data);
 
 	/**
 	 * Optional (NULL when the backend cannot tell): look for changes made

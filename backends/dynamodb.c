@@ -1013,7 +1013,7 @@ out_decref:
 	return ret;
 }
 
-static int ddb_sync(struct jfs_store *st, struct jfs_err *err)
+static int ddb_sync(struct jfs_store *st, const char *id, struct jfs_err *err)
 {
 	/* every write was stored before its call returned */
 	return 0;

@@ -55,6 +55,7 @@
 #define MAX_GUARD_BYTES (64u << 20)
 #define MAX_GUARD_STATES 8     /* older versions of one id a stale writer may hold */
 #define MAX_REAPPLY 10
+#define MAX_FAILURES 100000   /* lost changes kept until failures() reports them */
 
 /* What identifies one version of the file. */
 struct fdb_ident {
@@ -105,6 +106,15 @@ struct fdb_pending {
 	uint64_t base_hash;
 	json_t *result;           /* P_PUT: the new item; never modified */
 	bool reapply;             /* P_MODIFY: only a guard's re-apply, no edit since */
+	bool fail_reported;       /* a failed save was reported since the last change */
+};
+
+/* An accepted change that was lost, until failures() reports it. */
+struct fdb_failure {
+	struct fdb_failure *next;
+	char *id;
+	json_t *keys;             /* the item's keys it touched; NULL: the whole item */
+	struct jfs_err err;
 };
 
 /*
@@ -154,7 +164,8 @@ struct filedb_store {
 	bool urgent;
 	uint64_t fail_gen;
 	struct jfs_err save_err;   /* the last failed save */
-	struct jfs_err deferred;   /* the first failure since the last sync() */
+	struct fdb_failure *fail_head, **fail_tail; /* lost changes, oldest first */
+	size_t nfail;
 
 	char **changed;            /* ids seen changing in rescans, for changes() */
 	size_t nchanged, changed_alloc;
@@ -394,18 +405,25 @@ static void pend_clear(struct fdb_pending *e)
 	e->reapply = false;
 }
 
+/*
+ * Under lock. due_ms is 0 exactly when nothing is pending: the next change
+ * then schedules a save and wakes the writer (pend_touched()).
+ */
 static void pend_del(struct filedb_store *st, struct fdb_pending *e)
 {
 	jfs_hmap_remove(&st->pending, &e->node);
 	pend_clear(e);
 	free(e->id);
 	free(e);
+	if (!st->pending.n)
+		st->due_ms = 0;
 }
 
 /* Call under lock: a pending change was made. */
 static void pend_touched(struct filedb_store *st, struct fdb_pending *e)
 {
 	e->version = ++st->seq;
+	e->fail_reported = false; /* a new change: its save's failure is news */
 	if (!st->due_ms) {
 		st->due_ms = mono_ms() + st->write_delay_ms;
 		pthread_cond_signal(&st->wake);
@@ -435,10 +453,16 @@ static int pend_wait_room(struct filedb_store *st, struct jfs_err *err)
 	return 0;
 }
 
-static bool pend_any_le(struct filedb_store *st, uint64_t version)
+/* Under lock: whether a change of @id (NULL: any) made at or before @version is pending. */
+static bool pend_waiting(struct filedb_store *st, const char *id, uint64_t version)
 {
 	struct jfs_hnode *node;
+	struct fdb_pending *e;
 
+	if (!st->pending.n)
+		return false;
+	if (id)
+		return (e = pend_find(st, id)) && e->version <= version;
 	jfs_hmap_for_each(&st->pending, node)
 		if (pend_of(node)->version <= version)
 			return true;
@@ -573,10 +597,64 @@ static void pend_rebase_onto(struct fdb_pending *e, const json_t *item, uint64_t
 	e->base_hash = hash;
 }
 
-static void record_deferred(struct filedb_store *st, const struct jfs_err *e)
+/* Under lock: queue a lost change of @id for failures(); @keys (new reference) or NULL. */
+static void fail_add(struct filedb_store *st, const char *id, json_t *keys,
+		     const struct jfs_err *e)
 {
-	if (!st->deferred.code)
-		st->deferred = *e;
+	struct fdb_failure *f;
+
+	if (st->nfail >= MAX_FAILURES) {
+		/* nobody asks: forget the oldest (each was logged when it happened) */
+		f = st->fail_head;
+		st->fail_head = f->next;
+		if (!st->fail_head)
+			st->fail_tail = &st->fail_head;
+		st->nfail--;
+		free(f->id);
+		json_decref(f->keys);
+		free(f);
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->id = strdup(id)))
+		abort();
+	f->keys = keys;
+	f->err = *e;
+	if (!f->err.code)
+		f->err.code = EIO;
+	*st->fail_tail = f;
+	st->fail_tail = &f->next;
+	st->nfail++;
+}
+
+/* The keys of @parts' objects as a new array. */
+static json_t *keys_of(const json_t *const *parts, size_t nparts)
+{
+	json_t *keys = json_array(), *val;
+	const char *key;
+	size_t k;
+
+	if (!keys)
+		abort();
+	for (k = 0; k < nparts; k++)
+		json_object_foreach((json_t *)parts[k], key, val)
+			json_array_append_new(keys, json_string(key));
+	return keys;
+}
+
+/* What @e's change touches: a new array of keys, or NULL for the whole item. */
+static json_t *pend_keys(const struct fdb_pending *e)
+{
+	const json_t *parts[2] = { e->set, e->unset };
+
+	switch (e->kind) {
+	case P_MODIFY:
+		return keys_of(parts, 2);
+	case P_PUT:
+		parts[0] = e->result;
+		return keys_of(parts, 1);
+	default:
+		return NULL;
+	}
 }
 
 static void changed_add(struct filedb_store *st, const char *id)
@@ -601,7 +679,7 @@ static void pend_drop_conflict(struct filedb_store *st, struct fdb_pending *e, c
 
 	jfs_err_set(&ce, ESTALE, "edit of '%s' dropped: %s", e->id, why);
 	jfs_log(LOG_ERR, "filedb: %s", ce.msg);
-	record_deferred(st, &ce);
+	fail_add(st, e->id, pend_keys(e), &ce);
 	changed_add(st, e->id);
 	pend_del(st, e);
 }
@@ -802,7 +880,7 @@ static void guard_reapply(struct filedb_store *st, struct fdb_guard *g, struct f
 		jfs_err_set(&ce, ESTALE, "edit of '%s' lost: stale rewrites of the file undid it "
 			    "%u times; not applying it again", g->id, g->reapplied);
 		jfs_log(LOG_ERR, "filedb: %s", ce.msg);
-		record_deferred(st, &ce);
+		fail_add(st, g->id, keys_of(parts, 2), &ce);
 		guard_del(st, g);
 		return;
 	}
@@ -1583,15 +1661,28 @@ static int fdb_save(struct filedb_store *st, struct jfs_err *err)
 	return ret;
 }
 
-/* Under lock: a save failed. */
+/*
+ * Under lock: a save failed. Every change it held is reported lost once
+ * (failures()), though it stays pending and the save is retried: whoever
+ * made it learns that it is not on disk yet.
+ */
 static void save_failed(struct filedb_store *st, const struct jfs_err *e)
 {
+	struct jfs_hnode *node;
+
 	st->fail_gen++;
 	st->save_err = *e;
 	if (!st->save_err.code)
 		st->save_err.code = EIO;
-	record_deferred(st, &st->save_err);
 	jfs_log(LOG_ERR, "filedb: cannot save '%s': %s", st->path, st->save_err.msg);
+	jfs_hmap_for_each(&st->pending, node) {
+		struct fdb_pending *p = pend_of(node);
+
+		if (!p->fail_reported) {
+			p->fail_reported = true;
+			fail_add(st, p->id, pend_keys(p), &st->save_err);
+		}
+	}
 }
 
 static void *writer_main(void *arg)
@@ -1610,7 +1701,10 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&st->wake, &st->lock);
 			continue;
 		}
-		if (!st->stop && !st->urgent && st->due_ms && now < st->due_ms) {
+		/* something is pending: sleep until its save is due, never longer */
+		if (!st->due_ms)
+			st->due_ms = now + st->write_delay_ms;
+		if (!st->stop && !st->urgent && now < st->due_ms) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1747,6 +1841,8 @@ static int create_empty(struct filedb_store *st, struct jfs_err *err)
 	return 0;
 }
 
+static int filedb_failures(struct jfs_store *store, jfs_failed_fn *fn, void *data);
+
 static void store_free(struct filedb_store *st)
 {
 	struct jfs_hnode *node;
@@ -1761,6 +1857,7 @@ static void store_free(struct filedb_store *st)
 	for (i = 0; i < st->nchanged; i++)
 		free(st->changed[i]);
 	free(st->changed);
+	filedb_failures(&st->base, NULL, NULL);
 	snap_put(st->cur);
 	pthread_mutex_destroy(&st->save_lock);
 	pthread_mutex_destroy(&st->scan_lock);
@@ -1816,6 +1913,7 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 	st->guard_ms = guard_ms;
 	jfs_hmap_init(&st->pending, 64);
 	jfs_hmap_init(&st->guards, 64);
+	st->fail_tail = &st->fail_head;
 	pthread_mutex_init(&st->save_lock, NULL);
 	pthread_mutex_init(&st->scan_lock, NULL);
 	pthread_mutex_init(&st->lock, NULL);
@@ -2339,7 +2437,7 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 	return 0;
 }
 
-static int filedb_sync(struct jfs_store *store, struct jfs_err *err)
+static int filedb_sync(struct jfs_store *store, const char *id, struct jfs_err *err)
 {
 	struct filedb_store *st = filedb_from_store(store);
 	struct jfs_err se;
@@ -2348,13 +2446,14 @@ static int filedb_sync(struct jfs_store *store, struct jfs_err *err)
 
 	pthread_mutex_lock(&st->lock);
 	target = st->seq;
-	gen = st->fail_gen;
-	while (pend_any_le(st, target)) {
+	while (pend_waiting(st, id, target)) {
 		if (st->running) {
+			gen = st->fail_gen;
 			st->urgent = true;
 			pthread_cond_signal(&st->wake);
 			pthread_cond_wait(&st->saved, &st->lock);
-			if (st->fail_gen != gen) {
+			/* a failed save is this call's failure only while it holds our changes */
+			if (st->fail_gen != gen && pend_waiting(st, id, target)) {
 				ret = -st->save_err.code;
 				if (err)
 					*err = st->save_err;
@@ -2373,14 +2472,30 @@ static int filedb_sync(struct jfs_store *store, struct jfs_err *err)
 			break;
 		}
 	}
-	if (!ret && st->deferred.code) {
-		ret = -st->deferred.code;
-		if (err)
-			*err = st->deferred;
-	}
-	jfs_err_clear(&st->deferred);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
+}
+
+static int filedb_failures(struct jfs_store *store, jfs_failed_fn *fn, void *data)
+{
+	struct filedb_store *st = filedb_from_store(store);
+	struct fdb_failure *f, *next;
+
+	pthread_mutex_lock(&st->lock);
+	f = st->fail_head;
+	st->fail_head = NULL;
+	st->fail_tail = &st->fail_head;
+	st->nfail = 0;
+	pthread_mutex_unlock(&st->lock);
+	for (; f; f = next) {
+		next = f->next;
+		if (fn)
+			fn(data, f->id, f->keys, &f->err);
+		free(f->id);
+		json_decref(f->keys);
+		free(f);
+	}
+	return 0;
 }
 
 static int filedb_changes(struct jfs_store *store, jfs_changed_fn *fn, void *data,
@@ -2452,6 +2567,7 @@ const struct jfs_backend_ops jfs_backend_filedb = {
 	.create = filedb_create,
 	.remove = filedb_remove,
 	.sync = filedb_sync,
+	.failures = filedb_failures,
 	.changes = filedb_changes,
 	.describe = filedb_describe,
 	.close = filedb_close,

@@ -1107,7 +1107,7 @@ static int mongo_remove(struct jfs_store *st, const char *id, struct jfs_err *er
 }
 
 /* Every acknowledged write is as durable as the write concern made it. */
-static int mongo_sync(struct jfs_store *st, struct jfs_err *err)
+static int mongo_sync(struct jfs_store *st, const char *id, struct jfs_err *err)
 {
 	mongo_from_store(st);
 	return 0;

@@ -121,6 +121,13 @@ struct jfs_user {
 	uint32_t told[JFS_SUB_RECORD + 1 + 8];
 
 	char *last_error[JFS_SUB_RECORD + 2]; /* per file kind (history items share one) */
+	/*
+	 * Per file kind too: how many accepted changes of it the store lost
+	 * later (a dropped edit, a failed save), and the errno of the last.
+	 * A write handle reports each one once (like the kernel's errseq_t).
+	 */
+	uint64_t lost_seq[JFS_SUB_RECORD + 2];
+	int lost_errno[JFS_SUB_RECORD + 2];
 	struct jfs_handle *handles;    /* element files open for writing */
 	struct jfs_scratch *scratch;          /* scratch files in this user's dirs */
 	struct jfs_hnode hnode_id, hnode_name; /* in jfs_utable.by_id, .by_name */
@@ -140,6 +147,7 @@ struct jfs_metrics {
 	uint64_t loads, load_errors;
 	uint64_t writes_ok, writes_noop, writes_invalid, writes_conflict, writes_failed;
 	uint64_t creates, removes;
+	uint64_t writes_lost;
 	uint64_t cache_hits, cache_misses, evictions;
 	uint64_t backend_ns_sum[4], backend_count[4]; /* load, write, list, sync */
 	uint64_t invalidations;

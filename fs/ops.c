@@ -52,6 +52,7 @@ struct jfs_handle {
 	bool snapshot;         /* a reader's copy of a large file, read whole or not at all */
 	int error;             /* a write failed (EFBIG): the close reports it, stores nothing */
 	pid_t opener;          /* the thread that opened it */
+	uint64_t lost_seen;    /* u->lost_seq of its file kind last reported through it */
 	json_t *seen;          /* the item the writer started from (new ref), may be NULL */
 	struct jfs_user *u;
 	struct jfs_handle *next;
@@ -1772,6 +1773,96 @@ static void write_failed(struct jfs *fs, struct jfs_user *u, unsigned sub, int r
 	jfs_log(LOG_ERR, "write of '%s' failed (%s): %s", label, strerror(-rc), msg);
 }
 
+/* Changes the store accepted and lost later, collected without the lock. */
+struct lost_changes {
+	struct lost_change {
+		char *id;
+		unsigned elems;
+		struct jfs_err err;
+	} *v;
+	size_t n, alloc;
+};
+
+static void collect_lost(void *data, const char *id, unsigned elems, const struct jfs_err *e)
+{
+	struct lost_changes *l = data;
+
+	if (l->n == l->alloc) {
+		l->alloc = l->alloc ? l->alloc * 2 : 16;
+		l->v = realloc(l->v, l->alloc * sizeof(*l->v));
+		if (!l->v)
+			abort();
+	}
+	l->v[l->n].id = strdup(id);
+	if (!l->v[l->n].id)
+		abort();
+	l->v[l->n].elems = elems;
+	l->v[l->n].err = *e;
+	l->n++;
+}
+
+/* File kind @slot of @u lost a change. Lock held. */
+static void note_lost(struct jfs_user *u, unsigned slot, const struct jfs_err *e)
+{
+	free(u->last_error[slot]);
+	u->last_error[slot] = strdup(e->msg);
+	u->lost_seq[slot]++;
+	u->lost_errno[slot] = e->code ? e->code : EIO;
+}
+
+/*
+ * Take what the store lost since the last call onto the files it belongs
+ * to: their user.jovofs.error, and a new lost_seq that each write handle
+ * open on them reports once. (The store logged each, so .jovofs/errors has
+ * it already.) Called without the lock.
+ */
+static void drain_failures(struct jfs *fs)
+{
+	static const unsigned slot_of[JFS_EL__COUNT] = {
+		[JFS_EL_USER] = JFS_SUB_USER,
+		[JFS_EL_SESSION] = JFS_SUB_SESSION,
+		[JFS_EL_HISTORY] = ERR_HISTORY,
+		[JFS_EL_CREATED_AT] = JFS_SUB_CREATED,
+		[JFS_EL_UPDATED_AT] = JFS_SUB_UPDATED,
+	};
+	struct lost_changes l = { 0 };
+	size_t i;
+	int el;
+
+	jfs_policy_failures(&fs->policy, collect_lost, &l);
+	if (!l.n)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < l.n; i++) {
+		struct jfs_user *u = user_get(fs, l.v[i].id, strlen(l.v[i].id));
+		const struct jfs_err *e = &l.v[i].err;
+
+		fs->m.writes_lost++;
+		if (!l.v[i].elems)
+			note_lost(u, JFS_SUB_DIR, e); /* the whole record */
+		for (el = 0; el < JFS_EL__COUNT; el++)
+			if (l.v[i].elems & (1u << el))
+				note_lost(u, slot_of[el], e);
+		free(l.v[i].id);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	free(l.v);
+}
+
+/*
+ * The loss of a change of @h's file reported since @h last looked, once:
+ * -errno or 0. Lock held.
+ */
+static int handle_lost_error(struct jfs_handle *h)
+{
+	int slot = err_slot(ino_sub(h->ino));
+
+	if (h->lost_seen == h->u->lost_seq[slot])
+		return 0;
+	h->lost_seen = h->u->lost_seq[slot];
+	return -h->u->lost_errno[slot];
+}
+
 /*
  * Store @text as the content of element file @sub of @u, the item served
  * to the writer being @seen (borrowed, may be NULL). Called without the
@@ -1873,6 +1964,7 @@ static int handle_new(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool t
 	h->u = u;
 	h->fresh = true;
 	h->opener = opener;
+	h->lost_seen = u->lost_seq[err_slot(ino_sub(ino))];
 	jfs_strbuf_init(&h->data);
 	/* the writer started from what was last read, if the cache moved on since */
 	if (u->served && u->served != item) {
@@ -2130,6 +2222,7 @@ static void jfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
 	struct jfs_handle *h = fh_handle(fi);
+	int rc;
 
 	if (fs->no_open) {
 		/* read-only: nothing is ever written, so no close needs a round trip */
@@ -2142,7 +2235,15 @@ static void jfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	/* opened with O_TRUNC and nothing written: a shell closing its dup()ed descriptor */
-	fuse_reply_err(req, -commit_handle(fs, h, true));
+	rc = commit_handle(fs, h, true);
+	if (rc == 0) {
+		/* an earlier commit through this handle that the store lost since */
+		drain_failures(fs);
+		pthread_mutex_lock(&fs->lock);
+		rc = handle_lost_error(h);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	fuse_reply_err(req, -rc);
 }
 
 static void jfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -2165,30 +2266,54 @@ static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 {
 	struct jfs *fs = jfs_ctx(req);
 	struct jfs_handle *h = fh_handle(fi);
+	struct jfs_scratch *sc;
+	struct jfs_user *u;
 	struct jfs_err err;
+	char *id = NULL;
 	uint64_t t0;
-	int rc = 0;
+	int rc = 0, lost;
 
+	if (h && h->snapshot)
+		h = NULL;
+	pthread_mutex_lock(&fs->lock);
 	if (ino & JFS_INO_SCRATCH_BIT) {
-		bool alias;
-
-		pthread_mutex_lock(&fs->lock);
-		alias = scratch_by_ino(ino) && scratch_by_ino(ino)->alias;
-		pthread_mutex_unlock(&fs->lock);
-		if (!alias) {
-			fuse_reply_err(req, 0); /* scratch files live in memory only */
-			return;
-		}
+		/* scratch files live in memory only; one renamed onto an element is it */
+		sc = scratch_by_ino(ino);
+		ino = sc && sc->alias ? sc->alias : 0;
 	}
-	if (h && !h->snapshot)
+	/* what fsync() makes durable: the changes of this file's user, nobody else's */
+	u = h ? h->u : user_by_ino(fs, ino);
+	if (u && !(id = strdup(u->id)))
+		rc = -ENOMEM;
+	pthread_mutex_unlock(&fs->lock);
+	if (!id || fs->opts.ro) {
+		free(id);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (h)
 		rc = commit_handle(fs, h, true);
-	if (rc == 0 && !fs->opts.ro) {
+	if (rc == 0) {
 		t0 = mono_ns();
 		jfs_err_clear(&err);
-		rc = fs->store->ops->sync(fs->store, &err);
+		rc = jfs_policy_sync(&fs->policy, id, &err);
 		metric_time(fs, 3, t0);
 		if (rc < 0)
-			jfs_log(LOG_ERR, "fsync: %s", err.msg);
+			jfs_log(LOG_ERR, "fsync of '%s': %s", u->name, err.msg);
+	}
+	free(id);
+	if (h) {
+		/*
+		 * Changes of this file that the store lost since this descriptor
+		 * last looked, once: a dropped edit, a save that failed (which, when
+		 * it is this call's own failure, is not reported again later).
+		 */
+		drain_failures(fs);
+		pthread_mutex_lock(&fs->lock);
+		lost = handle_lost_error(h);
+		pthread_mutex_unlock(&fs->lock);
+		if (rc == 0)
+			rc = lost;
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -3040,6 +3165,8 @@ static void jfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
+	if (!strcmp(name, XATTR_ERROR))
+		drain_failures(fs); /* a change lost a moment ago counts */
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	u = xattr_user(fs, ino, &sub);
@@ -3155,6 +3282,7 @@ static void poll_changes(struct jfs *fs)
 	size_t i;
 	int rc;
 
+	drain_failures(fs);
 	jfs_err_clear(&err);
 	rc = fs->store->ops->changes(fs->store, collect_changed, &c, &err);
 	if (rc < 0) {

@@ -252,6 +252,9 @@ static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 	metric(sb, "writes_total", NULL, NULL, "{result=\"conflict\"}",
 	       (double)m->writes_conflict);
 	metric(sb, "writes_total", NULL, NULL, "{result=\"failed\"}", (double)m->writes_failed);
+	metric(sb, "writes_lost_total", "counter",
+	       "stored writes the backend lost later (dropped as conflicts, failed saves)", NULL,
+	       (double)m->writes_lost);
 	metric(sb, "records_created_total", "counter", "users created through the mount", NULL,
 	       (double)m->creates);
 	metric(sb, "records_removed_total", "counter", "users or elements deleted through the mount",

@@ -161,4 +161,25 @@ int jfs_policy_remove(struct jfs_policy *p, const char *id, struct jfs_err *err)
 /** Release what @res holds. */
 void jfs_write_result_release(struct jfs_write_result *res);
 
+/**
+ * Make every change of user @id (NULL: of every user) that returned before
+ * this call durable; 0 or the -errno of the save that could not be made.
+ */
+int jfs_policy_sync(struct jfs_policy *p, const char *id, struct jfs_err *err);
+
+/**
+ * A change accepted earlier and lost since: @elems is a bit set of
+ * (1 << enum jfs_elem), the elements it wrote (updatedAt only when it was
+ * all the change wrote); 0 for the whole record.
+ */
+typedef void jfs_policy_lost_fn(void *data, const char *id, unsigned elems,
+				const struct jfs_err *e);
+
+/**
+ * Report each change the store accepted and lost since the last call
+ * (an edit dropped as a conflict, a delayed save that failed), once.
+ * @fn runs with no lock held. A no-op for stores that store at once.
+ */
+void jfs_policy_failures(struct jfs_policy *p, jfs_policy_lost_fn *fn, void *data);
+
 #endif

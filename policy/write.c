@@ -96,6 +96,44 @@ int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct 
 	return load_item(p, id, item, err);
 }
 
+int jfs_policy_sync(struct jfs_policy *p, const char *id, struct jfs_err *err)
+{
+	return p->store->ops->sync(p->store, id, err);
+}
+
+struct lost_map {
+	jfs_policy_lost_fn *fn;
+	void *data;
+};
+
+static void lost_elements(void *data, const char *id, const json_t *keys, const struct jfs_err *e)
+{
+	struct lost_map *m = data;
+	unsigned elems = 0;
+	size_t i;
+	int el;
+
+	for (i = 0; i < json_array_size(keys); i++) {
+		const char *key = json_string_value(json_array_get(keys, i));
+
+		for (el = 0; key && el < JFS_EL__COUNT; el++)
+			if (!strcmp(key, jfs_elem_key(el)))
+				elems |= 1u << el;
+	}
+	/* every change bumps updatedAt: it names the file only when alone */
+	if (elems & ~(1u << JFS_EL_UPDATED_AT))
+		elems &= ~(1u << JFS_EL_UPDATED_AT);
+	m->fn(m->data, id, elems, e);
+}
+
+void jfs_policy_failures(struct jfs_policy *p, jfs_policy_lost_fn *fn, void *data)
+{
+	struct lost_map m = { fn, data };
+
+	if (p->store->ops->failures)
+		p->store->ops->failures(p->store, lost_elements, &m);
+}
+
 /* ---- validation ---- */
 
 static int parse_time(const char *text, size_t len, const char *fname, json_t **out,

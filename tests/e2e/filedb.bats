@@ -9,6 +9,16 @@ setup() {
 	jfs_setup
 }
 
+teardown() {
+	local rc=0
+	jfs_teardown || rc=1
+	# the small tmpfs some tests keep the file on
+	if mountpoint -q "$BATS_TEST_TMPDIR/small" 2>/dev/null; then
+		umount -l "$BATS_TEST_TMPDIR/small" || rc=1
+	fi
+	return $rc
+}
+
 # valid_db [N]: the file is a JSON array (of N items)
 valid_db() {
 	jnode -e '
@@ -256,4 +266,179 @@ seed_users() { # seed_users PREFIX COUNT
 	fi
 	wait "$rpid"
 	valid_db 3
+}
+
+# wait_for CMD...: until CMD succeeds, 10 s at most
+wait_for() {
+	local i
+	for i in $(seq 500); do
+		"$@" && return 0
+		sleep 0.02
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+# foreign_user ID DATA_JSON: rewrite the file in place (as Jovo does) with
+# ID's user and updatedAt changed, the other users as they are
+foreign_user() {
+	jq -c --arg id "$1" --argjson d "$2" --arg u "$(enc_iso "$(iso_now_ms)")" \
+		'map(if .id == $id then .user = {data: $d} | .updatedAt = $u else . end)' \
+		"$JFS_DB" >"$JFS_TMP/foreign.json"
+	cat "$JFS_TMP/foreign.json" >"$JFS_DB"
+}
+
+# let uid 65534 reach $JFS_MNT (bats makes its temp dirs 0700)
+open_path_for_nobody() {
+	local d=$BATS_TEST_TMPDIR
+	while [[ "$d" == /tmp/* ]]; do
+		chmod o+x "$d"
+		d=$(dirname "$d")
+	done
+}
+
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+@test "an edit after one dropped as a conflict is saved within the write delay, and survives kill -9" {
+	seed_json "[$(item alice '{"v":0}'), $(item bob '{"v":0}')]"
+	mount_jfs -o write_delay=1500
+	cat "$JFS_MNT/alice/user.json" >/dev/null
+	echo '{"data":{"v":1}}' >"$JFS_MNT/alice/user.json"
+	# the app changes alice's user while the edit waits for its save
+	foreign_user alice '{"v":"app"}'
+	wait_for grep -q "edit of 'alice' dropped" "$JFS_MNT/.jovofs/errors"
+	[[ "$(probe getxattr "$JFS_MNT/alice/user.json" user.jovofs.error)" == *"dropped"* ]]
+	run probe write-close "$JFS_MNT/bob/user.json" '{"data":{"v":"bob edited"}}'
+	[ "$output" = OK ]
+	# within write_delay and one save, without an fsync
+	wait_for grep -q 'bob edited' "$JFS_DB"
+	kill -9 "$JFS_PID"
+	jfs_forget_daemon
+	check_log_clean
+	[ "$(stored_field bob .user.data.v)" = '"bob edited"' ]
+	[ "$(stored_field alice .user.data.v)" = '"app"' ]
+}
+
+@test "a dropped edit is reported once, to an fsync of a descriptor that wrote that file, never to another file's or another user's fsync" {
+	seed_json "[$(item alice '{"v":0}'), $(item bob '{"v":0}')]"
+	mount_jfs -o write_delay=3000,allow_other
+	open_path_for_nobody
+	local sync="$JFS_TMP/sync"
+	probe hold-fsync "$JFS_MNT/alice/user.json" '{"data":{"v":1}}' "$sync" 2 >"$JFS_TMP/held" 3>&- &
+	local hpid=$!
+	wait_for test -e "$sync.ready"
+	foreign_user alice '{"v":"app"}'
+	wait_for grep -q "edit of 'alice' dropped" "$JFS_MNT/.jovofs/errors"
+	# unrelated descriptors neither get it nor take it away
+	[ "$(probe fsync "$JFS_MNT/bob/user.json")" = OK ]
+	[ "$(as_nobody "$JFS_PROBE" fsync "$JFS_MNT/bob/user.json")" = OK ]
+	[ "$(as_nobody "$JFS_PROBE" fsync "$JFS_MNT/alice/user.json")" = OK ]
+	[ "$(probe fsync "$JFS_MNT/alice/user.json")" = OK ]
+	touch "$sync.1"
+	wait_for test -e "$sync.1.done"
+	touch "$sync.2"
+	wait "$hpid"
+	cat "$JFS_TMP/held"
+	[ "$(cat "$JFS_TMP/held")" = "$(printf 'commit OK\nfsync1 ESTALE\nfsync2 OK\nclose OK')" ]
+	[[ "$(probe getxattr "$JFS_MNT/alice/user.json" user.jovofs.error)" == *"edit of 'alice' dropped"* ]]
+	[ "$(probe getxattr "$JFS_MNT/bob/user.json" user.jovofs.error)" = ENODATA ]
+	grep -q 'jovofs_writes_lost_total 1$' "$JFS_MNT/.jovofs/metrics"
+}
+
+@test "a failed save (a full filesystem) is reported once to each descriptor whose edit it held, and saved once there is room" {
+	local small="$BATS_TEST_TMPDIR/small"
+	mkdir -p "$small"
+	mount -t tmpfs -o size=256k tmpfs "$small"
+	JFS_DB="$small/db.json"
+	printf '[]' >"$JFS_DB"
+	seed_json "[$(item alice '{"v":0}'), $(item bob '{"v":0}')]"
+	make_config
+	mount_jfs -o write_delay=1000
+	probe hold-fsync "$JFS_MNT/alice/user.json" '{"data":{"v":"a1"}}' "$JFS_TMP/a" 3 >"$JFS_TMP/a.out" 3>&- &
+	local apid=$!
+	probe hold-fsync "$JFS_MNT/bob/user.json" '{"data":{"v":"b1"}}' "$JFS_TMP/b" 2 >"$JFS_TMP/b.out" 3>&- &
+	local bpid=$!
+	wait_for test -e "$JFS_TMP/a.ready"
+	wait_for test -e "$JFS_TMP/b.ready"
+	dd if=/dev/zero of="$small/filler" bs=4k 2>/dev/null || true
+	wait_for grep -q "cannot save" "$JFS_MNT/.jovofs/errors"
+	touch "$JFS_TMP/a.1"
+	wait_for test -e "$JFS_TMP/a.1.done"
+	touch "$JFS_TMP/a.2"
+	wait_for test -e "$JFS_TMP/a.2.done"
+	not grep -q '"a1"' "$JFS_DB"
+	rm -f "$small/filler"
+	wait_for grep -q '"b1"' "$JFS_DB"
+	touch "$JFS_TMP/b.1"
+	wait_for test -e "$JFS_TMP/b.1.done"
+	touch "$JFS_TMP/b.2" "$JFS_TMP/a.3"
+	wait "$apid" "$bpid"
+	umount_jfs
+	umount "$small" 2>/dev/null || true
+	cat "$JFS_TMP/a.out" "$JFS_TMP/b.out"
+	# alice's descriptor got the failure from its own fsyncs, bob's once, late
+	[ "$(cat "$JFS_TMP/a.out")" = "$(printf 'commit OK\nfsync1 ENOSPC\nfsync2 ENOSPC\nfsync3 OK\nclose OK')" ]
+	[ "$(cat "$JFS_TMP/b.out")" = "$(printf 'commit OK\nfsync1 ENOSPC\nfsync2 OK\nclose OK')" ]
+}
+
+@test "stress: conflicting app rewrites, failed saves and edits, then kill -9: every acknowledged edit not reported lost is in the file" {
+	local small="$BATS_TEST_TMPDIR/small" ids=() pids=() id
+	mkdir -p "$small"
+	mount -t tmpfs -o size=1m tmpfs "$small"
+	JFS_DB="$small/db.json"
+	printf '[]' >"$JFS_DB"
+	seed_users mnt- 8
+	seed_users app- 4
+	make_config
+	mount_jfs -o write_delay=100
+	for k in 0 1 2 3 4 5 6 7; do ids+=("mnt-$k"); done
+	for k in 0 1 2 3; do ids+=("app-$k"); done
+	for id in "${ids[@]}"; do
+		(
+			v=0
+			while [ ! -e "$JFS_TMP/stop" ]; do
+				v=$((v + 1))
+				echo "$v $(probe write-close "$JFS_MNT/$id/user.json" "{\"data\":{\"n\":$v}}")" >>"$JFS_TMP/acked.$id"
+				# paced, so that the pending set is often only edits the app overtakes
+				if [[ "$id" == app-* ]]; then
+					sleep "0.$(printf %03d $((RANDOM % 300)))"
+				else
+					sleep "$((RANDOM % 2)).$(printf %03d $((RANDOM % 1000)))"
+				fi
+			done
+		) 3>&- &
+		pids+=($!)
+	done
+	# the app edits the users it shares with the mount, rewriting the whole file in place
+	node "$JFS_E2E_DIR/jovo_filedb_writer.js" "$JFS_DB" 2000 app 4 10 >/dev/null 3>&-
+	# a full filesystem: saves fail until there is room again
+	dd if=/dev/zero of="$small/filler" bs=4k 2>/dev/null || true
+	sleep 2
+	rm -f "$small/filler"
+	node "$JFS_E2E_DIR/jovo_filedb_writer.js" "$JFS_DB" 1500 app 4 10 >/dev/null 3>&-
+	sleep 1
+	touch "$JFS_TMP/stop"
+	wait "${pids[@]}"
+	# every acknowledged edit is due within write_delay plus a retried save (1 s)
+	sleep 2.5
+	kill -9 "$JFS_PID"
+	jfs_forget_daemon
+	check_log_clean
+	valid_db 12
+	echo "dropped edits: $(grep -c "dropped" "$JFS_LOG" || true)"
+	local bad=0 last n
+	for id in "${ids[@]}"; do
+		last="$(awk '$2 == "OK" { v = $1 } END { print v + 0 }' "$JFS_TMP/acked.$id")"
+		n="$(stored_field "$id" .user.data.n)"
+		if [ "$n" != "$last" ] && ! grep -q "edit of '$id' \(dropped\|lost\)" "$JFS_LOG"; then
+			echo "$id: stored n=$n, last acknowledged $last, no loss reported" >&2
+			bad=1
+		fi
+	done
+	[ "$bad" = 0 ]
+	# the test made both kinds of loss happen
+	grep -q "cannot save" "$JFS_LOG"
+	grep -q "dropped" "$JFS_LOG"
 }

@@ -20,6 +20,12 @@
  *                                for SYNC to exist (30 s at most), then
  *                                ftruncate+pwrite CONTENT and close: prints
  *                                close()'s result (an editor that kept the file open)
+ *   hold-fsync FILE CONTENT SYNC N   open(O_WRONLY|O_TRUNC), write CONTENT, close a
+ *                                dup() of it (a commit that keeps the descriptor),
+ *                                create SYNC.ready; then N times: wait for SYNC.<i>
+ *                                (30 s at most), fsync, create SYNC.<i>.done; then
+ *                                close. One line per step, flushed as it happens:
+ *                                "commit OK", "fsync1 ESTALE", ..., "close OK"
  *   read FILE                    the content, raw, or the errno name
  *   read-size FILE               how many bytes read() returned in total
  *   stat-size FILE               st_size
@@ -171,6 +177,50 @@ static int hold_edit(const char *path, const char *content, const char *sync)
 	return say(NULL, close(fd));
 }
 
+static void touch(const char *fmt, const char *a, int i)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), fmt, a, i);
+	close(open(path, O_WRONLY | O_CREAT, 0644));
+}
+
+static void step(const char *name, int rc)
+{
+	printf("%s %s\n", name, rc == 0 ? "OK" : errname(errno));
+	fflush(stdout);
+}
+
+static int hold_fsync(const char *path, const char *content, const char *sync, int n)
+{
+	char wait_for[4096], name[32];
+	struct stat st;
+	int fd, i, k;
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	if (fd < 0)
+		return say("open", -1);
+	if (write_all(fd, content, strlen(content)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return say("write", -1);
+	}
+	step("commit", close(dup(fd)));
+	touch("%s.ready", sync, 0);
+	for (i = 1; i <= n; i++) {
+		snprintf(wait_for, sizeof(wait_for), "%s.%d", sync, i);
+		for (k = 0; k < 3000 && stat(wait_for, &st) < 0; k++)
+			usleep(10000);
+		snprintf(name, sizeof(name), "fsync%d", i);
+		step(name, fsync(fd));
+		touch("%s.%d.done", sync, i);
+	}
+	step("close", close(fd));
+	return 0;
+}
+
 static int do_getxattr(const char *path, const char *name, int hex)
 {
 	char buf[65536];
@@ -257,6 +307,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "hold-edit")) {
 		NEED(3);
 		return hold_edit(argv[2], argv[3], argv[4]);
+	} else if (!strcmp(cmd, "hold-fsync")) {
+		NEED(4);
+		return hold_fsync(argv[2], argv[3], argv[4], (int)strtol(argv[5], NULL, 10));
 	} else if (!strcmp(cmd, "read")) {
 		NEED(1);
 		return do_read(argv[2], 1);

@@ -28,6 +28,49 @@ extern const struct jfs_backend_ops jfs_backend_filedb;
 
 static char tmpdir[] = "/tmp/jfs-filedb-test-XXXXXX";
 
+/* ---- durability and lost changes ---- */
+
+struct lost {
+	int n;
+	struct jfs_err first;   /* the first failure reported */
+	char ids[512];          /* "id:key,key;" per failure */
+};
+
+static void on_lost(void *data, const char *id, const json_t *keys, const struct jfs_err *e)
+{
+	struct lost *l = data;
+	size_t i, len = strlen(l->ids);
+
+	if (!l->n++)
+		l->first = *e;
+	len += (size_t)snprintf(l->ids + len, sizeof(l->ids) - len, "%s:", id);
+	for (i = 0; keys && i < json_array_size(keys) && len < sizeof(l->ids); i++)
+		len += (size_t)snprintf(l->ids + len, sizeof(l->ids) - len, "%s%s", i ? "," : "",
+					json_string_value(json_array_get(keys, i)));
+	if (!keys && len < sizeof(l->ids))
+		len += (size_t)snprintf(l->ids + len, sizeof(l->ids) - len, "*");
+	if (len < sizeof(l->ids))
+		snprintf(l->ids + len, sizeof(l->ids) - len, ";");
+}
+
+/*
+ * Everything durable, and what was lost since the last call: 0, the
+ * sync's error, or the first lost change's (each is reported once).
+ */
+static int sync_all(struct jfs_store *st, struct jfs_err *err)
+{
+	struct lost l = { 0 };
+	int ret = jfs_backend_filedb.sync(st, NULL, err);
+
+	jfs_backend_filedb.failures(st, on_lost, &l);
+	if (!ret && l.n) {
+		ret = -l.first.code;
+		if (err)
+			*err = l.first;
+	}
+	return ret;
+}
+
 /* ---- files ---- */
 
 static char *read_all(const char *path, size_t *len)
@@ -513,7 +556,7 @@ static void test_open_creates(void)
 			json_decref(d);
 			ret = jfs_backend_filedb.create(st, "r1", it, &err);
 			CHECK(ret == 0, "create after chdir: %s", err.msg);
-			ret = jfs_backend_filedb.sync(st, &err);
+			ret = sync_all(st, &err);
 			CHECK(ret == 0, "sync after chdir: %s", err.msg);
 			jfs_backend_filedb.close(st);
 		}
@@ -683,7 +726,7 @@ static void test_round_trip(void)
 	CHECK(sb1.st_ino == sb2.st_ino && sb1.st_mtim.tv_nsec == sb2.st_mtim.tv_nsec,
 	      "nothing written before sync");
 
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %s", err.msg);
 	text = read_all(p, NULL);
 	want = stringify(users);
@@ -759,7 +802,7 @@ static void test_bytes_kept(void)
 		goto out;
 	ret = update(st, "plain", "user", "{\"data\":{\"n\":1}}", NULL, &err);
 	CHECK(ret == 0, "update: %s", err.msg);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %s", err.msg);
 	after = read_all(p, NULL);
 	CHECK(after && !strncmp(after, "[\n  {\"id\":\"odd\",  \"x\" : 1.50, \"s\":\"\\u0041\\/\", \"big\": 1E2},\n  {\n    \"id\": \"plain\",\n    \"user\": {\n      \"data\": {\n        \"n\": 1\n      }\n    }\n  }\n]", 200),
@@ -767,7 +810,7 @@ static void test_bytes_kept(void)
 	free(after);
 	/* and the other way round: edit "odd", its unknown keys keep their values */
 	ret = update(st, "odd", "user", "{\"data\":{}}", NULL, &err);
-	CHECK(ret == 0 && jfs_backend_filedb.sync(st, &err) == 0, "update odd: %s", err.msg);
+	CHECK(ret == 0 && sync_all(st, &err) == 0, "update odd: %s", err.msg);
 	text = read_all(p, NULL);
 	CHECK(text && strstr(text, "  {\n    \"id\": \"odd\",\n    \"x\": 1.5,\n    \"s\": \"A/\",\n    \"big\": 100,\n    \"user\": {\n      \"data\": {}\n    }\n  }"),
 	      "edited item dumped as JSON.stringify would:\n%s", text);
@@ -816,7 +859,7 @@ static void test_huge_item(void)
 	CHECK(ret == 0, "update huge: %s", err.msg);
 	ret = update(st, "after", "session", "{}", NULL, &err);
 	json_object_set_new(json_array_get(users, 2), "session", json_object());
-	CHECK(ret == 0 && jfs_backend_filedb.sync(st, &err) == 0, "sync huge: %s", err.msg);
+	CHECK(ret == 0 && sync_all(st, &err) == 0, "sync huge: %s", err.msg);
 	want = stringify(users);
 	text = read_all(p, NULL);
 	CHECK(text && !strcmp(text, want), "huge item saved");
@@ -912,7 +955,7 @@ static void test_foreign_rewrite(bool via_changes)
 		      "rebased pending edit visible");
 		json_decref(it);
 	}
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %d %s", ret, err.msg);
 
 	/* expected: Jovo's file with jovofs's two edits re-applied */
@@ -966,10 +1009,10 @@ static void test_conflict(void)
 	free(text);
 
 	jfs_err_clear(&err);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == -ESTALE && strstr(err.msg, "'a'") && strstr(err.msg, "user"),
 	      "conflicting edit: %d '%s'", ret, err.msg);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "the failure is reported once: %d", ret);
 	json_object_set_new(json_array_get(users, 1), "user",
 			    parse("{\"data\":{\"name\":\"Mount\"}}"));
@@ -991,7 +1034,7 @@ static void test_conflict(void)
 	json_array_remove(it, 1);
 	text = stringify(it);
 	write_in_place(p, text, strlen(text));
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == -ESTALE && strstr(err.msg, "deleted"), "edit of a deleted item: %d %s", ret,
 	      err.msg);
 	want = read_all(p, NULL);
@@ -1009,7 +1052,7 @@ static void test_conflict(void)
 	json_array_append_new(users, make_item("c", "Jovo", 3));
 	text = stringify(users);
 	write_in_place(p, text, strlen(text));
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == -ESTALE, "create conflict: %d %s", ret, err.msg);
 	want = read_all(p, NULL);
 	CHECK(want && !strcmp(text, want), "Jovo's c kept");
@@ -1127,7 +1170,7 @@ static void test_stale_rewrite_reapplied(void)
 	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
 	ret |= edit(st, "b", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
 	CHECK(ret == 0, "edits: %s", err.msg);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %s", err.msg);
 	/* b is edited again, not saved yet: its session */
 	ret = edit(st, "b", "session", "{\"id\":\"mount\"}", T2, T1, &err);
@@ -1148,7 +1191,7 @@ static void test_stale_rewrite_reapplied(void)
 		      "round %d: a loads with the edit again", round);
 		json_decref(it);
 		jfs_err_clear(&err);
-		ret = jfs_backend_filedb.sync(st, &err);
+		ret = sync_all(st, &err);
 		CHECK(ret == 0, "round %d: sync after the stale rewrite: %d %s", round, ret,
 		      err.msg);
 
@@ -1167,7 +1210,7 @@ static void test_stale_rewrite_reapplied(void)
 	/* a later edit goes on from the re-applied version */
 	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Later\"}}", T2, T1, &err);
 	CHECK(ret == 0, "edit after the re-apply: %s", err.msg);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %s", err.msg);
 	jfs_backend_filedb.close(st);
 	json_decref(jovo);
@@ -1196,7 +1239,7 @@ static void test_stale_rewrite_not_reapplied(bool expire)
 	n_reapplied = n_gave_up = 0;
 	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
 	CHECK(ret == 0, "edit: %s", err.msg);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %s", err.msg);
 
 	jovo = json_deep_copy(users);
@@ -1209,7 +1252,7 @@ static void test_stale_rewrite_not_reapplied(bool expire)
 	}
 	jovo_writes(st, p, jovo, &seen);
 	CHECK(has_id(seen.buf, "a"), "a reported changed: '%s'", seen.buf);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %d %s", ret, err.msg);
 	CHECK(n_reapplied == 0, "%s: not re-applied (%d)", expire ? "expired" : "third value",
 	      n_reapplied);
@@ -1223,7 +1266,7 @@ static void test_stale_rewrite_not_reapplied(bool expire)
 	if (!expire) {
 		/* the guard is gone: even the old value coming back is left alone */
 		jovo_writes(st, p, users, &seen);
-		ret = jfs_backend_filedb.sync(st, &err);
+		ret = sync_all(st, &err);
 		CHECK(ret == 0 && n_reapplied == 0 && file_is(p, users),
 		      "no re-apply after a real change: %d %d", ret, n_reapplied);
 	}
@@ -1253,7 +1296,7 @@ static void test_stale_rewrite_gives_up(void)
 		goto out;
 	n_reapplied = n_gave_up = 0;
 	ret = edit(st, "a", "user", "{\"data\":{\"name\":\"Mount\"}}", T1, T0, &err);
-	ret |= jfs_backend_filedb.sync(st, &err);
+	ret |= sync_all(st, &err);
 	CHECK(ret == 0, "edit: %s", err.msg);
 	want = json_deep_copy(users);
 	json_object_set_new(json_array_get(want, 0), "user",
@@ -1262,19 +1305,19 @@ static void test_stale_rewrite_gives_up(void)
 	for (k = 0; k < 10; k++) {
 		jovo_writes(st, p, users, &seen);
 		jfs_err_clear(&err);
-		ret = jfs_backend_filedb.sync(st, &err);
+		ret = sync_all(st, &err);
 		CHECK(ret == 0 && file_is(p, want), "re-apply %d: %d %s", k + 1, ret, err.msg);
 	}
 	CHECK(n_reapplied == 10 && n_gave_up == 0, "%d re-applies, %d give-ups", n_reapplied,
 	      n_gave_up);
 	jovo_writes(st, p, users, &seen);
 	jfs_err_clear(&err);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == -ESTALE && strstr(err.msg, "'a'"), "11th revert: %d %s", ret, err.msg);
 	CHECK(n_reapplied == 10 && n_gave_up == 1, "%d re-applies, %d give-ups", n_reapplied,
 	      n_gave_up);
 	CHECK(file_is(p, users), "the stale version stays");
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "reported once: %d", ret);
 	jfs_backend_filedb.close(st);
 	json_decref(want);
@@ -1320,7 +1363,7 @@ static void test_half_written(void)
 	ids = list_ids(st, 10);
 	CHECK(!strcmp(ids, "a,b,new"), "last good index listed: '%s'", ids);
 	free(ids);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == -EIO, "sync cannot save onto a half-written file: %d", ret);
 	write_in_place(p, text, 0);
 	it = load(st, "a", &ret);
@@ -1333,7 +1376,7 @@ static void test_half_written(void)
 	it = load(st, "a", &ret);
 	CHECK(ret == 0 && jfs_json_equal(it, json_array_get(users, 0)), "whole again: %d", ret);
 	json_decref(it);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync after the file recovered: %d %s", ret, err.msg);
 	free(text);
 	text = read_all(p, NULL);
@@ -1363,7 +1406,7 @@ static void test_read_only(void)
 		CHECK(update(st, "a", "user", "{}", NULL, &err) == -EROFS, "update ro");
 		CHECK(jfs_backend_filedb.create(st, "x", it, &err) == -EROFS, "create ro");
 		CHECK(jfs_backend_filedb.remove(st, "a", &err) == -EROFS, "remove ro");
-		CHECK(jfs_backend_filedb.sync(st, &err) == 0, "sync ro");
+		CHECK(sync_all(st, &err) == 0, "sync ro");
 		ids = list_ids(st, 10);
 		CHECK(!strcmp(ids, "a"), "ro list");
 		free(ids);
@@ -1507,7 +1550,7 @@ static void test_writer_thread(void)
 			snprintf(id, sizeof(id), "t%d-%d", i, k);
 			models[i][k] = load(st, id, &ret);
 		}
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync: %s", err.msg);
 	jfs_backend_filedb.close(st);
 	/* ... is what a reopen of the file says */
@@ -1543,6 +1586,106 @@ out:
 	free(p);
 }
 
+/* Whether the file at @path holds @needle (a bounded wait of @ms for the writer thread). */
+static bool file_gets(const char *path, const char *needle, int ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= ms; waited += 10) {
+		char *text = read_all(path, NULL);
+		bool found = text && strstr(text, needle);
+
+		free(text);
+		if (found)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * An edit dropped as a conflict stops nothing: later edits are saved by
+ * the writer thread within the delay (it once waited for a wake-up that
+ * never came). Lost changes are reported once each, to failures(), and
+ * sync() of one id waits for that id's changes only.
+ */
+static void test_lost_changes(void)
+{
+	char *dir = path_in("lost"), *away = path_in("lost.away"), *p = path_in("lost/db.json");
+	struct jfs_store_options o = opts_default;
+	json_t *users = json_array();
+	struct lost l = { 0 };
+	struct jfs_store *st;
+	struct jfs_err err;
+	int ret, waited;
+
+	mkdir(dir, 0755);
+	json_array_append_new(users, make_item("a", "Ada", 1));
+	json_array_append_new(users, make_item("b", "Bob", 2));
+	json_array_append_new(users, make_item("c", "Cy", 3));
+	write_users(p, users);
+	o.write_delay_ms = 300;
+	o.retry_ms = 200;
+	st = open_store(p, &o, &ret, &err);
+	CHECK(ret == 0, "open: %s", err.msg);
+	if (!st)
+		goto out;
+	CHECK(jfs_backend_filedb.start(st, &err) == 0, "start: %s", err.msg);
+
+	/* Jovo changes a's user while jovofs's edit of it waits for the save */
+	ret = update(st, "a", "user", "{\"data\":{\"name\":\"Mount\"}}", NULL, &err);
+	CHECK(ret == 0, "update a: %s", err.msg);
+	json_object_set_new(json_array_get(users, 0), "user", parse("{\"data\":{\"name\":\"Jovo\"}}"));
+	write_users(p, users);
+	for (waited = 0; waited < 3000 && !l.n; waited += 10) {
+		usleep(10000);
+		jfs_backend_filedb.failures(st, on_lost, &l);
+	}
+	CHECK(l.n == 1 && !strcmp(l.ids, "a:user;") && l.first.code == ESTALE &&
+	      strstr(l.first.msg, "'a'"), "the drop is reported: %d '%s' %s", l.n, l.ids,
+	      l.first.msg);
+
+	/* the next edit is saved by the writer thread alone, within the delay */
+	ret = update(st, "b", "user", "{\"data\":{\"name\":\"Later\"}}", NULL, &err);
+	CHECK(ret == 0, "update b: %s", err.msg);
+	CHECK(file_gets(p, "Later", 2000), "an edit after a dropped one reaches the file");
+	/* and so does every one after it */
+	ret = update(st, "c", "user", "{\"data\":{\"name\":\"Later still\"}}", NULL, &err);
+	CHECK(ret == 0 && file_gets(p, "Later still", 2000), "the writer keeps saving");
+	memset(&l, 0, sizeof(l));
+	jfs_backend_filedb.failures(st, on_lost, &l);
+	CHECK(l.n == 0, "a drop is reported once: %d '%s'", l.n, l.ids);
+
+	/* a save that fails: reported once per change it held; sync() fails while it does */
+	ret = update(st, "b", "user", "{\"data\":{\"name\":\"Unsaved\"}}", NULL, &err);
+	CHECK(ret == 0, "update b: %s", err.msg);
+	CHECK(rename(dir, away) == 0, "move the FileDb's directory away");
+	ret = jfs_backend_filedb.sync(st, "c", &err);
+	CHECK(ret == 0, "sync of c, which has nothing pending: %d %s", ret, err.msg);
+	ret = jfs_backend_filedb.sync(st, "b", &err);
+	CHECK(ret == -EIO, "sync of b cannot save: %d %s", ret, err.msg);
+	memset(&l, 0, sizeof(l));
+	jfs_backend_filedb.failures(st, on_lost, &l);
+	CHECK(l.n == 1 && !strcmp(l.ids, "b:user;") && l.first.code == EIO,
+	      "the failed save is reported for b: %d '%s'", l.n, l.ids);
+	ret = jfs_backend_filedb.sync(st, "b", &err);
+	CHECK(ret == -EIO, "still failing: %d", ret);
+	memset(&l, 0, sizeof(l));
+	jfs_backend_filedb.failures(st, on_lost, &l);
+	CHECK(l.n == 0, "a retried save's failure is reported once per change: %d '%s'", l.n,
+	      l.ids);
+	CHECK(rename(away, dir) == 0, "move it back");
+	ret = jfs_backend_filedb.sync(st, "b", &err);
+	CHECK(ret == 0 && file_gets(p, "Unsaved", 0), "saved once the directory is back: %d %s",
+	      ret, err.msg);
+	jfs_backend_filedb.close(st);
+out:
+	json_decref(users);
+	free(dir);
+	free(away);
+	free(p);
+}
+
 /* Edits keep arriving while saves run: none is lost, none saved twice. */
 struct saver {
 	struct jfs_store *st;
@@ -1557,7 +1700,7 @@ static void *saver_main(void *arg)
 	struct jfs_err err;
 
 	while (!__atomic_load_n(&sv->stop, __ATOMIC_ACQUIRE)) {
-		if (jfs_backend_filedb.sync(sv->st, &err))
+		if (sync_all(sv->st, &err))
 			sv->errors++;
 		sv->rounds++;
 	}
@@ -1633,7 +1776,7 @@ static void test_edits_during_saves(void)
 	pthread_join(th, NULL);
 	CHECK(sv.errors == 0 && sv.rounds > 0, "saver: %d errors in %d rounds", sv.errors,
 	      sv.rounds);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "final sync: %s", err.msg);
 	jfs_backend_filedb.close(st);
 
@@ -1767,7 +1910,7 @@ static void test_jovo_writing(void)
 			nerr++;
 		}
 		if (k % 50 == 49) {
-			ret = jfs_backend_filedb.sync(st, &err);
+			ret = sync_all(st, &err);
 			if (ret && ret != -EIO && ret != -ESTALE) {
 				fprintf(stderr, "sync while Jovo writes: %d %s\n", ret, err.msg);
 				nerr++;
@@ -1784,9 +1927,9 @@ static void test_jovo_writing(void)
 		ret = update(st, id, "user", val, NULL, &err);
 		CHECK(ret == 0, "update after Jovo stopped: %s", err.msg);
 	}
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0 || ret == -ESTALE, "final sync: %d %s", ret, err.msg);
-	ret = jfs_backend_filedb.sync(st, &err);
+	ret = sync_all(st, &err);
 	CHECK(ret == 0, "sync after: %d %s", ret, err.msg);
 	jfs_backend_filedb.close(st);
 	text = read_all(p, NULL);
@@ -1844,6 +1987,8 @@ int main(void)
 			test_jovo_writing();
 		else if (!strcmp(t, "writer"))
 			test_writer_thread();
+		else if (!strcmp(t, "lost"))
+			test_lost_changes();
 		else if (!strcmp(t, "stale")) {
 			jfs_log_set_hook(count_log, NULL);
 			test_stale_rewrite_reapplied();
@@ -1874,6 +2019,7 @@ int main(void)
 	test_read_only();
 	test_odd_ids();
 	test_writer_thread();
+	test_lost_changes();
 	test_edits_during_saves();
 	test_jovo_writing();
 out:

@@ -173,7 +173,7 @@ static int mem_list(struct jfs_store *st, const char *cursor, size_t limit,
 	return 0;
 }
 
-static int mem_sync(struct jfs_store *st, struct jfs_err *err)
+static int mem_sync(struct jfs_store *st, const char *id, struct jfs_err *err)
 {
 	return 0;
 }
