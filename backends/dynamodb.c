@@ -19,6 +19,7 @@
 
 #include "backends/aws_cred.h"
 #include "backends/dynamodb_marshal.h"
+#include "common/clock.h"
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -431,38 +432,6 @@ out_put:
 	return ret;
 }
 
-static uint64_t rng_next(void)
-{
-	static __thread uint64_t x;
-	struct timespec ts;
-
-	if (!x) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&x;
-		x |= 1;
-	}
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return x;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /*
  * One API call with retries: throttling, 5xx and network faults are tried
  * again with exponential backoff and full jitter until opts.retry_ms has
@@ -474,11 +443,9 @@ static void sleep_ms(int64_t ms)
 static int ddb_call(struct ddb_store *s, enum ddb_op op, json_t *req, json_t **out,
 		    bool *unsure, struct jfs_err *err)
 {
-	int64_t deadline = mono_ms() + (s->opts.retry_ms > 0 ? s->opts.retry_ms : 0), left;
-	int64_t cap;
 	bool retry, throttled, maybe = false;
+	struct jfs_backoff b;
 	struct ddb_resp r;
-	unsigned attempt = 0;
 	char *body;
 	int ret;
 
@@ -488,6 +455,7 @@ static int ddb_call(struct ddb_store *s, enum ddb_op op, json_t *req, json_t **o
 	body = json_dumps(req, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!body)
 		return jfs_err_set(err, ENOMEM, "cannot encode a %s request", op_names[op]);
+	jfs_backoff_init(&b, s->opts.retry_ms, DDB_BACKOFF_BASE_MS, DDB_BACKOFF_CAP_MS);
 	for (;;) {
 		ret = ddb_http(s, op_names[op], body, strlen(body), NULL, &r, NULL);
 		if (ret) {
@@ -504,23 +472,16 @@ static int ddb_call(struct ddb_store *s, enum ddb_op op, json_t *req, json_t **o
 		if (r.cc != CURLE_COULDNT_CONNECT && r.cc != CURLE_COULDNT_RESOLVE_HOST &&
 		    !throttled)
 			maybe = true;
-		left = deadline - mono_ms();
-		if (left <= 0)
+		if (!jfs_backoff_wait(&b))
 			break;
-		cap = (int64_t)DDB_BACKOFF_BASE_MS << (attempt < 16 ? attempt : 16);
-		if (cap > DDB_BACKOFF_CAP_MS)
-			cap = DDB_BACKOFF_CAP_MS;
-		cap = (int64_t)(rng_next() % (uint64_t)(cap + 1));
-		sleep_ms(cap < left ? cap : left);
-		attempt++;
-		jfs_log(LOG_DEBUG, "dynamodb %s: retry %u: %s", op_names[op], attempt, err->msg);
+		jfs_log(LOG_DEBUG, "dynamodb %s: retry %u: %s", op_names[op], b.attempt, err->msg);
 	}
 	free(body);
 	if (unsure)
 		*unsure = maybe;
 	if (ret && ret != -ENOENT && ret != -EEXIST && ret != -ECANCELED)
 		jfs_log(LOG_ERR, "dynamodb %s on table '%s'%s: %s", op_names[op], s->table,
-			attempt ? " (after retries)" : "", err->msg);
+			b.attempt ? " (after retries)" : "", err->msg);
 	return ret;
 }
 
@@ -1071,7 +1032,7 @@ static int create_table(struct ddb_store *s, struct jfs_err *err)
 /* Wait until the table is ACTIVE (creating it when allowed). */
 static int ensure_table(struct ddb_store *s, struct jfs_err *err)
 {
-	int64_t deadline = mono_ms() + DDB_TABLE_WAIT_MS, pause = 100;
+	int64_t deadline = jfs_mono_ms() + DDB_TABLE_WAIT_MS, pause = 100;
 	bool created = false;
 	json_t *req, *resp;
 	const char *status;
@@ -1108,12 +1069,12 @@ static int ensure_table(struct ddb_store *s, struct jfs_err *err)
 			break;
 		}
 		json_decref(resp);
-		if (mono_ms() > deadline) {
+		if (jfs_mono_ms() > deadline) {
 			ret = jfs_err_set(err, EIO, "table '%s' is still %s after %d s", s->table,
 					  status ? status : "not active", DDB_TABLE_WAIT_MS / 1000);
 			break;
 		}
-		sleep_ms(pause);
+		jfs_sleep_ms(pause);
 		if (pause < 1000)
 			pause *= 2;
 	}

@@ -38,6 +38,7 @@
 
 #include "backends/backend.h"
 #include "backends/filedb_scan.h"
+#include "common/clock.h"
 #include "common/hmap.h"
 #include "common/isotime.h"
 #include "common/json.h"
@@ -189,22 +190,6 @@ static struct filedb_store *filedb_from_store(struct jfs_store *st)
 }
 
 /* ---- small helpers ---- */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 static int ts_cmp(const struct timespec *a, const struct timespec *b)
 {
@@ -425,7 +410,7 @@ static void pend_touched(struct filedb_store *st, struct fdb_pending *e)
 	e->version = ++st->seq;
 	e->fail_reported = false; /* a new change: its save's failure is news */
 	if (!st->due_ms) {
-		st->due_ms = mono_ms() + st->write_delay_ms;
+		st->due_ms = jfs_mono_ms() + st->write_delay_ms;
 		pthread_cond_signal(&st->wake);
 	}
 }
@@ -436,12 +421,12 @@ static void pend_touched(struct filedb_store *st, struct fdb_pending *e)
  */
 static int pend_wait_room(struct filedb_store *st, struct jfs_err *err)
 {
-	int64_t deadline = mono_ms() + ROOM_WAIT_MS;
+	int64_t deadline = jfs_mono_ms() + ROOM_WAIT_MS;
 
 	while (st->pending.n >= MAX_PENDING && st->running) {
 		struct timespec ts;
 
-		if (mono_ms() >= deadline)
+		if (jfs_mono_ms() >= deadline)
 			return jfs_err_set(err, EAGAIN, "too many unsaved edits of '%s' (%zu)",
 					   st->path, st->pending.n);
 		st->urgent = true;
@@ -926,7 +911,7 @@ static void guard_check(struct filedb_store *st)
 	struct fdb_guard *g, *next;
 	size_t j;
 
-	guard_expire(st, mono_ms());
+	guard_expire(st, jfs_mono_ms());
 	for (g = st->goldest; g; g = next) {
 		long i = jfs_fdb_index_find(&s->idx, g->id, strlen(g->id));
 		struct fdb_pending *e;
@@ -1097,7 +1082,7 @@ static int scan_retry(struct filedb_store *st, struct fdb_snap **out, struct fdb
 		n++;
 		if (d > st->retry_ms - slept)
 			d = st->retry_ms - slept;
-		sleep_ms(d);
+		jfs_sleep_ms(d);
 		slept += d;
 	}
 }
@@ -1415,7 +1400,7 @@ out_free:
 /* Under lock, after a save of @ops: what is saved leaves the pending set. */
 static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t nops)
 {
-	int64_t now = mono_ms();
+	int64_t now = jfs_mono_ms();
 	const char *key;
 	json_t *val;
 	size_t i;
@@ -1454,7 +1439,7 @@ static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t
 			e->replace = false;
 		}
 	}
-	st->due_ms = st->pending.n ? mono_ms() + st->write_delay_ms : 0;
+	st->due_ms = st->pending.n ? jfs_mono_ms() + st->write_delay_ms : 0;
 }
 /* Wait until the clock's tick is past @m, so a later write changes the mtime. */
 static void wait_tick_past(const struct timespec *m)
@@ -1466,7 +1451,7 @@ static void wait_tick_past(const struct timespec *m)
 		clock_gettime(CLOCK_REALTIME_COARSE, &now);
 		if (ts_cmp(&now, m) > 0)
 			return;
-		sleep_ms(1);
+		jfs_sleep_ms(1);
 	}
 }
 
@@ -1518,7 +1503,7 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 	if ((ret = fdb_refresh(st, false, err)))
 		return ret;
 	jfs_fdb_index_init(&nidx);
-	t0 = mono_ms();
+	t0 = jfs_mono_ms();
 
 	pthread_mutex_lock(&st->lock);
 	if (!st->pending.n) {
@@ -1622,7 +1607,7 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 
 	jfs_log(LOG_DEBUG, "filedb: saved %zu change(s) to '%s': %zu items, %" PRIu64
 		" bytes in %" PRId64 " ms", nops, st->path, ns->idx.n, ns->idx.size,
-		mono_ms() - t0);
+		jfs_mono_ms() - t0);
 	pthread_mutex_lock(&st->lock);
 	old = st->cur;
 	st->cur = ns;
@@ -1693,7 +1678,7 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		int64_t now = mono_ms();
+		int64_t now = jfs_mono_ms();
 
 		if (!st->pending.n) {
 			if (st->stop)
@@ -1727,7 +1712,7 @@ static void *writer_main(void *arg)
 			if (st->stop)
 				break; /* close() tries once more and reports */
 			/* try again later, not in a tight loop */
-			st->due_ms = mono_ms() + (st->write_delay_ms > 1000 ? st->write_delay_ms : 1000);
+			st->due_ms = jfs_mono_ms() + (st->write_delay_ms > 1000 ? st->write_delay_ms : 1000);
 		}
 		pthread_cond_broadcast(&st->saved);
 	}

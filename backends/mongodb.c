@@ -39,6 +39,7 @@
 
 #include "backends/backend.h"
 #include "backends/mongodb_bson.h"
+#include "common/clock.h"
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -47,6 +48,8 @@
 #define MONGO_DEFAULT_COLLECTION "jovoUsers"
 #define MONGO_ENV_URI "JOVOFS_MONGODB_URI"
 #define MONGO_DRIVER_ERROR 1   /* an op's "look at the bson_error_t" */
+#define MONGO_BACKOFF_BASE_MS 50 /* retries of driver errors: first pause at most */
+#define MONGO_BACKOFF_CAP_MS 2000
 #define MONGO_RACE_RETRIES 8   /* fetch/update rounds lost to other writers */
 #define MONGO_LIST_OPEN 4      /* live listing cursors kept between pages */
 #define MONGO_LIST_IDLE_MS 60000 /* a live listing cursor unused this long is closed */
@@ -420,14 +423,6 @@ struct mongo_call {
 typedef int mongo_op_fn(struct mongo_store *ms, struct mongo_call *call, void *arg, int attempt,
 			bson_error_t *be, struct jfs_err *err);
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static const mongoc_write_concern_t *mongo_wc(struct mongo_store *ms)
 {
 	return atomic_load(&ms->wc_use_w1) ? ms->wc1 : ms->wc;
@@ -442,9 +437,8 @@ static int mongo_run_for(struct mongo_store *ms, mongoc_client_pool_t *pool, int
 			 const char *what, const char *id, mongo_op_fn *fn, void *arg,
 			 struct jfs_err *err)
 {
-	int64_t start = jfs_now_ms(), backoff = 50, wait;
 	struct mongo_call call = { .pool = pool };
-	unsigned int seed = (unsigned int)start ^ (unsigned int)(uintptr_t)&start;
+	struct jfs_backoff b;
 	bson_error_t be;
 	bool retry;
 	int attempt, ret;
@@ -452,6 +446,7 @@ static int mongo_run_for(struct mongo_store *ms, mongoc_client_pool_t *pool, int
 	if (!pool)
 		return jfs_err_set(err, EIO, "cannot %s '%s': mongodb backend not started", what,
 				   id);
+	jfs_backoff_init(&b, budget_ms, MONGO_BACKOFF_BASE_MS, MONGO_BACKOFF_CAP_MS);
 	for (attempt = 0;; attempt++) {
 		memset(&be, 0, sizeof(be));
 		call.client = mongoc_client_pool_pop(pool);
@@ -472,14 +467,10 @@ static int mongo_run_for(struct mongo_store *ms, mongoc_client_pool_t *pool, int
 			continue;
 		}
 		ret = mongo_map_error(&be, &retry);
-		wait = backoff / 2 + rand_r(&seed) % (backoff / 2 + 1);
-		if (!retry || jfs_now_ms() + wait - start > budget_ms)
+		if (!retry || !jfs_backoff_wait(&b))
 			break;
-		jfs_log(LOG_DEBUG, "mongodb: %s '%s' failed, retrying in %" PRId64 " ms: %s", what,
-			id, wait, be.message);
-		sleep_ms(wait);
-		if (backoff < 2000)
-			backoff *= 2;
+		jfs_log(LOG_DEBUG, "mongodb: %s '%s' failed (%s), retry %u", what, id, be.message,
+			b.attempt);
 	}
 	jfs_log(LOG_ERR, "mongodb: cannot %s '%s': %s", what, id, be.message);
 	return jfs_err_set(err, -ret, "cannot %s '%s' in mongodb: %s", what, id, be.message);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/hmap.h"
 #include "common/isotime.h"
 #include "common/json.h"
@@ -94,22 +95,6 @@ static const char *const elem_names[] = {
 	[JFS_SUB_UPDATED] = "updatedAt",
 	[JFS_SUB_RECORD] = "record.json",
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------------ */
 /* inode numbers */
@@ -335,10 +320,10 @@ static void item_set(struct jfs *fs, struct jfs_user *u, json_t *item, bool chan
 	/* what the kernel may still hold the sizes of (see jfs_read) */
 	u->prev_item = old;
 	if (old)
-		u->changed_ms = mono_ms();
+		u->changed_ms = jfs_mono_ms();
 	u->item = item;
 	u->item_cost = json_cost(item);
-	u->loaded_ms = mono_ms();
+	u->loaded_ms = jfs_mono_ms();
 	u->gen++;
 	u->exists = true;
 	u->created_ms = jfs_item_created_ms(item);
@@ -361,13 +346,13 @@ static bool item_fresh(struct jfs *fs, struct jfs_user *u)
 		return false;
 	if (fs->change_feed)
 		return true;
-	return mono_ms() - u->loaded_ms < (int64_t)(fs->opts.cache_timeout * 1000);
+	return jfs_mono_ms() - u->loaded_ms < (int64_t)(fs->opts.cache_timeout * 1000);
 }
 
 static void metric_time(struct jfs *fs, int op, uint64_t t0)
 {
 	pthread_mutex_lock(&fs->lock);
-	fs->m.backend_ns_sum[op] += mono_ns() - t0;
+	fs->m.backend_ns_sum[op] += jfs_mono_ns() - t0;
 	fs->m.backend_count[op]++;
 	pthread_mutex_unlock(&fs->lock);
 }
@@ -401,7 +386,7 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 	if (!id)
 		return -ENOMEM;
 	pthread_mutex_unlock(&fs->lock);
-	t0 = mono_ns();
+	t0 = jfs_mono_ns();
 	jfs_err_clear(&err);
 	rc = jfs_policy_load(&fs->policy, id, &loaded, &err);
 	metric_time(fs, 0, t0);
@@ -592,7 +577,7 @@ static int listing_refresh(struct jfs *fs)
 	size_t nall = 0, allocall = 0, n = 0, ngone = 0, i;
 	struct jfs_user **list, **old_list, **gone = NULL;
 	char *cursor = NULL, *listed = NULL;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = jfs_mono_ns();
 	struct jfs_err err;
 	bool changed = false;
 	int rc;
@@ -660,7 +645,7 @@ static int listing_refresh(struct jfs *fs)
 	old_list = fs->listing;
 	fs->listing = list;
 	fs->nlisting = n;
-	fs->listed_at = mono_ms();
+	fs->listed_at = jfs_mono_ms();
 	if (changed) {
 		fs->list_gen++;
 		fs->root_mtime_ms = jfs_now_ms();
@@ -848,7 +833,7 @@ static void size_attr(struct stat *st, size_t size)
  */
 static struct jfs_read_copy *read_copy_get(struct jfs *fs, fuse_ino_t ino, int64_t max_age_ms)
 {
-	int64_t now = mono_ms();
+	int64_t now = jfs_mono_ms();
 	size_t i;
 
 	for (i = 0; i < sizeof(fs->read_copy) / sizeof(fs->read_copy[0]); i++) {
@@ -889,7 +874,7 @@ static void read_copy_put(struct jfs *fs, fuse_ino_t ino, const char *buf, size_
 	c->ino = ino;
 	c->buf = copy;
 	c->len = len;
-	c->at_ms = mono_ms();
+	c->at_ms = jfs_mono_ms();
 }
 
 /*
@@ -1307,7 +1292,7 @@ static bool listing_stale(struct jfs *fs)
 {
 	return !fs->change_feed &&
 	       (fs->listed_at == 0 ||
-		mono_ms() - fs->listed_at >= (int64_t)(fs->opts.cache_timeout * 1000));
+		jfs_mono_ms() - fs->listed_at >= (int64_t)(fs->opts.cache_timeout * 1000));
 }
 
 static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1877,7 +1862,7 @@ static int commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *
 	fuse_ino_t ino = user_ino(u, sub);
 	json_t *old = NULL;
 	struct jfs_err err;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = jfs_mono_ns();
 	size_t idx = sub >= JFS_SUB_HIST0 ? sub - JFS_SUB_HIST0 : 0;
 	int rc;
 
@@ -2125,7 +2110,7 @@ static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * (or padded to) the old size. Readers of such a record get their
 		 * own copy too, until it has been quiet for a while.
 		 */
-		bool busy = u->changed_ms && mono_ms() - u->changed_ms < JFS_BUSY_MS;
+		bool busy = u->changed_ms && jfs_mono_ms() - u->changed_ms < JFS_BUSY_MS;
 
 		if ((!small || busy) && ino_sub(ino) != JFS_SUB_DIR &&
 		    ino_sub(ino) != JFS_SUB_HISTDIR && node_content(fs, ino, &buf, &len) == 0 &&
@@ -2294,7 +2279,7 @@ static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	if (h)
 		rc = commit_handle(fs, h, true);
 	if (rc == 0) {
-		t0 = mono_ns();
+		t0 = jfs_mono_ns();
 		jfs_err_clear(&err);
 		rc = jfs_policy_sync(&fs->policy, id, &err);
 		metric_time(fs, 3, t0);
