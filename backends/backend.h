@@ -75,9 +75,25 @@ typedef void jfs_changed_fn(void *data, const char *id);
 typedef void jfs_failed_fn(void *data, const char *id, const json_t *keys,
 			   const struct jfs_err *e);
 
+/**
+ * A mount option of a backend's (-o NAME=VALUE, or -o NAME for a flag):
+ * it sets one value of the backend's config part, in Jovo's shape, so the
+ * command line needs no code that knows where a backend keeps what.
+ */
+struct jfs_backend_option {
+	const char *name;     /**< the -o name; NULL ends the table */
+	const char *path;     /**< dotted path of the value in the config part; NULL: a flag */
+	bool selects;         /**< giving it picks this backend ("SOURCE" NAME:VALUE too) */
+	const char *arg;      /**< what VALUE is, for --help ("TABLE"); NULL for a flag */
+	const char *help;     /**< one line for --help */
+};
+
 struct jfs_backend_ops {
 	/** Name used by "backend" in the config and by the registry. */
 	const char *name;
+
+	/** The backend's -o options, ended by a NULL name; may be NULL. */
+	const struct jfs_backend_option *options;
 
 	/**
 	 * Check @conf (this backend's part of the config, in Jovo's shape;
@@ -146,7 +162,11 @@ struct jfs_backend_ops {
 	 */
 	int (*changes)(struct jfs_store *st, jfs_changed_fn *fn, void *data, struct jfs_err *err);
 
-	/** Add this backend's effective settings to @out, secrets redacted. */
+	/**
+	 * Add this backend's effective settings to @out, secrets redacted.
+	 * Does no I/O and may take only short locks of its own: it is called
+	 * under the fs layer's lock.
+	 */
 	void (*describe)(struct jfs_store *st, json_t *out);
 
 	/** Write back what is pending, stop threads, free the store. */
@@ -156,8 +176,8 @@ struct jfs_backend_ops {
 /** Look up a compiled-in backend by name; NULL when there is none. */
 const struct jfs_backend_ops *jfs_backend_find(const char *name);
 
-/** Names of the compiled-in backends, NULL-terminated. */
-const char *const *jfs_backend_names(void);
+/** The @i-th compiled-in backend (from 0), NULL past the last. */
+const struct jfs_backend_ops *jfs_backend_at(size_t i);
 
 /** Free the entries and cursor of @page and zero it. */
 void jfs_list_page_release(struct jfs_list_page *page);

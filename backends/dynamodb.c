@@ -1362,8 +1362,17 @@ static void ddb_close(struct jfs_store *st)
 	ddb_free(ddb_from_store(st));
 }
 
+static const struct jfs_backend_option ddb_options[] = {
+	{ "dynamodb", "table.name", true, "TABLE", "use the DynamoDB table TABLE" },
+	{ "region", "libraryConfig.dynamoDbClient.region", false, "REGION", "DynamoDB region" },
+	{ "endpoint", "libraryConfig.dynamoDbClient.endpoint", false, "URL",
+	  "DynamoDB endpoint (DynamoDB Local, dynalite, VPC endpoint)" },
+	{ NULL }
+};
+
 const struct jfs_backend_ops jfs_backend_dynamodb = {
 	.name = "dynamodb",
+	.options = ddb_options,
 	.open = ddb_open,
 	.start = ddb_start,
 	.list = ddb_list,

@@ -2542,8 +2542,14 @@ static void filedb_close(struct jfs_store *store)
 	store_free(st);
 }
 
+static const struct jfs_backend_option filedb_options[] = {
+	{ "filedb", "pathToFile", true, "PATH", "use the FileDb at PATH (default ./db/db.json)" },
+	{ NULL }
+};
+
 const struct jfs_backend_ops jfs_backend_filedb = {
 	.name = "filedb",
+	.options = filedb_options,
 	.open = filedb_open,
 	.start = filedb_start,
 	.list = filedb_list,

@@ -1131,8 +1131,17 @@ static void mongo_close(struct jfs_store *st)
 	mongo_free(mongo_from_store(st));
 }
 
+static const struct jfs_backend_option mongo_options[] = {
+	{ "mongodb", NULL, true, NULL,
+	  "use MongoDB (URI from the config file or JOVOFS_MONGODB_URI)" },
+	{ "database", "databaseName", false, "NAME", "MongoDB database" },
+	{ "collection", "collectionName", false, "NAME", "MongoDB collection (default jovoUsers)" },
+	{ NULL }
+};
+
 const struct jfs_backend_ops jfs_backend_mongodb = {
 	.name = "mongodb",
+	.options = mongo_options,
 	.open = mongo_open,
 	.start = mongo_start,
 	.list = mongo_list,

@@ -23,28 +23,19 @@ static const struct jfs_backend_ops *const backends[] = {
 #endif
 };
 
-static const char *const names[] = {
-	"filedb",
-#ifdef HAVE_DYNAMODB
-	"dynamodb",
-#endif
-#ifdef HAVE_MONGODB
-	"mongodb",
-#endif
-	NULL,
-};
+#define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 const struct jfs_backend_ops *jfs_backend_find(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+	for (i = 0; i < NBACKENDS; i++)
 		if (!strcmp(backends[i]->name, name))
 			return backends[i];
 	return NULL;
 }
 
-const char *const *jfs_backend_names(void)
+const struct jfs_backend_ops *jfs_backend_at(size_t i)
 {
-	return names;
+	return i < NBACKENDS ? backends[i] : NULL;
 }

@@ -50,16 +50,17 @@
 
 #define JFS_STATUS_NAME ".jovofs"
 
+/** A backend's own -o option as given (fs/options.c). */
+struct jfs_backend_arg {
+	char *name;
+	char *value;             /* NULL for a flag */
+};
+
 /** Mount options (fs/options.c). */
 struct jfs_opts {
 	char *config_file;
-	char *filedb;
-	char *dynamodb_table;
-	char *region;
-	char *endpoint;
-	char *mongodb_database;
-	char *mongodb_collection;
-	int mongodb;
+	struct jfs_backend_arg *bargs; /* backend options, in command-line order */
+	size_t nbargs;
 	int ro;
 	int allow_delete;
 	int uid_set, gid_set;
@@ -149,7 +150,6 @@ struct jfs_metrics {
 	uint64_t creates, removes;
 	uint64_t writes_lost;
 	uint64_t cache_hits, cache_misses, evictions;
-	uint64_t backend_ns_sum[4], backend_count[4]; /* load, write, list, sync */
 	uint64_t invalidations;
 };
 
@@ -159,8 +159,7 @@ struct jfs {
 	struct jfs_opts opts;
 	json_t *config;                /* the whole config after -o overrides (owned) */
 	const char *backend_name;
-	struct jfs_store *store;
-	struct jfs_policy policy;
+	struct jfs_policy policy;      /* the only way to the store */
 	struct fuse_session *se;
 
 	int nhandles;                    /* write buffers in existence (atomic): flush's fast path */

@@ -105,13 +105,12 @@ int main(int argc, char *argv[])
 	sopts.retry_ms = fs.opts.retry_ms;
 	sopts.write_delay_ms = fs.opts.write_delay_ms;
 	sopts.timeout_ms = fs.opts.timeout_ms;
-	rc = jfs_backend_find(fs.backend_name)->open(json_object_get(fs.config, fs.backend_name),
-						       &sopts, &fs.store, &err);
+	rc = jfs_policy_open(&fs.policy, fs.backend_name,
+			     json_object_get(fs.config, fs.backend_name), &sopts, &err);
 	if (rc < 0) {
 		fprintf(stderr, "jovofs: %s: %s\n", fs.backend_name, err.msg);
 		goto out_status;
 	}
-	fs.policy.store = fs.store;
 	if (jfs_fs_init(&fs) < 0)
 		goto out_store;
 
@@ -133,7 +132,7 @@ int main(int argc, char *argv[])
 
 	/* network clients and threads start after the fork */
 	jfs_err_clear(&err);
-	if (fs.store->ops->start && fs.store->ops->start(fs.store, &err) < 0) {
+	if (jfs_policy_start(&fs.policy, &err) < 0) {
 		jfs_log(LOG_ERR, "%s: %s", fs.backend_name, err.msg);
 		goto out_unmount;
 	}
@@ -165,14 +164,11 @@ out_session:
 	fs.se = NULL;
 out_fs:
 	/* the store writes back what is pending as it closes */
-	if (fs.store) {
-		fs.store->ops->close(fs.store);
-		fs.store = NULL;
-	}
+	jfs_policy_close(&fs.policy);
 	jfs_fs_release(&fs);
 	goto out_status;
 out_store:
-	fs.store->ops->close(fs.store);
+	jfs_policy_close(&fs.policy);
 out_status:
 	jfs_log_set_hook(NULL, NULL);
 	jfs_status_free(fs.status);

@@ -349,14 +349,6 @@ static bool item_fresh(struct jfs *fs, struct jfs_user *u)
 	return jfs_mono_ms() - u->loaded_ms < (int64_t)(fs->opts.cache_timeout * 1000);
 }
 
-static void metric_time(struct jfs *fs, int op, uint64_t t0)
-{
-	pthread_mutex_lock(&fs->lock);
-	fs->m.backend_ns_sum[op] += jfs_mono_ns() - t0;
-	fs->m.backend_count[op]++;
-	pthread_mutex_unlock(&fs->lock);
-}
-
 static void invalidate_user(struct jfs *fs, struct jfs_user *u, const json_t *old_item,
 			    const json_t *new_item);
 
@@ -370,7 +362,7 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 	struct jfs_err err;
 	json_t *loaded = NULL, *old;
 	bool changed;
-	uint64_t gen, t0;
+	uint64_t gen;
 	char *id;
 	int rc;
 
@@ -386,10 +378,8 @@ static int item_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 	if (!id)
 		return -ENOMEM;
 	pthread_mutex_unlock(&fs->lock);
-	t0 = jfs_mono_ns();
 	jfs_err_clear(&err);
 	rc = jfs_policy_load(&fs->policy, id, &loaded, &err);
-	metric_time(fs, 0, t0);
 	if (rc < 0 && rc != -ENOENT)
 		jfs_log(LOG_ERR, "cannot load '%s': %s", u->name, err.msg);
 	pthread_mutex_lock(&fs->lock);
@@ -577,7 +567,6 @@ static int listing_refresh(struct jfs *fs)
 	size_t nall = 0, allocall = 0, n = 0, ngone = 0, i;
 	struct jfs_user **list, **old_list, **gone = NULL;
 	char *cursor = NULL, *listed = NULL;
-	uint64_t t0 = jfs_mono_ns();
 	struct jfs_err err;
 	bool changed = false;
 	int rc;
@@ -585,7 +574,7 @@ static int listing_refresh(struct jfs *fs)
 	/* collect the pages first: the store is never called under the lock */
 	do {
 		jfs_err_clear(&err);
-		rc = fs->store->ops->list(fs->store, cursor, LIST_PAGE, &page, &err);
+		rc = jfs_policy_list(&fs->policy, cursor, LIST_PAGE, &page, &err);
 		free(cursor);
 		cursor = NULL;
 		if (rc < 0) {
@@ -605,7 +594,6 @@ static int listing_refresh(struct jfs *fs)
 		cursor = page.next;
 		memset(&page, 0, sizeof(page));
 	} while (cursor);
-	metric_time(fs, 2, t0);
 
 	list = malloc((nall ? nall : 1) * sizeof(*list));
 	if (!list)
@@ -1862,7 +1850,6 @@ static int commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *
 	fuse_ino_t ino = user_ino(u, sub);
 	json_t *old = NULL;
 	struct jfs_err err;
-	uint64_t t0 = jfs_mono_ns();
 	size_t idx = sub >= JFS_SUB_HIST0 ? sub - JFS_SUB_HIST0 : 0;
 	int rc;
 
@@ -1876,7 +1863,6 @@ static int commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *
 	} else {
 		rc = jfs_policy_write(&fs->policy, u->id, seen, sub_elem(sub), idx, text, len,
 				      label, &res, &err);
-		metric_time(fs, 1, t0);
 	}
 	pthread_mutex_lock(&fs->lock);
 	if (rc == 0) {
@@ -2255,7 +2241,6 @@ static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	struct jfs_user *u;
 	struct jfs_err err;
 	char *id = NULL;
-	uint64_t t0;
 	int rc = 0, lost;
 
 	if (h && h->snapshot)
@@ -2279,10 +2264,8 @@ static void jfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	if (h)
 		rc = commit_handle(fs, h, true);
 	if (rc == 0) {
-		t0 = jfs_mono_ns();
 		jfs_err_clear(&err);
 		rc = jfs_policy_sync(&fs->policy, id, &err);
-		metric_time(fs, 3, t0);
 		if (rc < 0)
 			jfs_log(LOG_ERR, "fsync of '%s': %s", u->name, err.msg);
 	}
@@ -3269,7 +3252,7 @@ static void poll_changes(struct jfs *fs)
 
 	drain_failures(fs);
 	jfs_err_clear(&err);
-	rc = fs->store->ops->changes(fs->store, collect_changed, &c, &err);
+	rc = jfs_policy_changes(&fs->policy, collect_changed, &c, &err);
 	if (rc < 0) {
 		jfs_log(LOG_WARNING, "cannot check the backend for changes: %s", err.msg);
 		goto out_free;
@@ -3397,7 +3380,7 @@ int jfs_fs_init(struct jfs *fs)
 	jfs_hmap_init(&fs->users.by_name, 1024);
 	fs->start_ms = jfs_now_ms();
 	fs->root_mtime_ms = fs->start_ms;
-	fs->change_feed = fs->store->ops->changes != NULL;
+	fs->change_feed = jfs_policy_has_changes(&fs->policy);
 	/*
 	 * With a change feed every foreign change is invalidated explicitly, so
 	 * the kernel may keep entries long; without one, only as long as our

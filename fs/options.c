@@ -23,13 +23,6 @@ enum {
 
 static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("config=%s", config_file, 0),
-	JFS_OPT("filedb=%s", filedb, 0),
-	JFS_OPT("dynamodb=%s", dynamodb_table, 0),
-	JFS_OPT("region=%s", region, 0),
-	JFS_OPT("endpoint=%s", endpoint, 0),
-	JFS_OPT("mongodb", mongodb, 1),
-	JFS_OPT("database=%s", mongodb_database, 0),
-	JFS_OPT("collection=%s", mongodb_collection, 0),
 	JFS_OPT("allow_delete", allow_delete, 1),
 	JFS_OPT("uid=%u", uid, 0),
 	JFS_OPT("uid=", uid_set, 1),
@@ -59,9 +52,46 @@ static const struct fuse_opt jfs_opt_spec[] = {
 	FUSE_OPT_END
 };
 
+/*
+ * A backend's own -o option (the backends' tables say which, and where in
+ * their config part the value goes): kept for apply_overrides(). Returns
+ * 1 when @arg is one, 0 when not, -1 on out of memory.
+ */
+static int backend_arg(struct jfs_opts *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+	const struct jfs_backend_option *opt;
+	struct jfs_backend_arg *a;
+	char name[64];
+
+	if (nlen >= sizeof(name))
+		return 0;
+	memcpy(name, arg, nlen);
+	name[nlen] = '\0';
+	opt = jfs_policy_backend_option(name, NULL);
+	if (!opt || !opt->path != !eq)
+		return 0; /* not a backend's, or a value where a flag is meant (or back) */
+	a = realloc(o->bargs, (o->nbargs + 1) * sizeof(*a));
+	if (!a)
+		return -1;
+	o->bargs = a;
+	a = &o->bargs[o->nbargs];
+	a->name = strdup(name);
+	a->value = eq ? strdup(eq + 1) : NULL;
+	if (!a->name || (eq && !a->value)) {
+		free(a->name);
+		free(a->value);
+		return -1;
+	}
+	o->nbargs++;
+	return 1;
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct jfs_opts *o = data;
+	int rc;
 
 	switch (key) {
 	case KEY_HELP:
@@ -89,46 +119,74 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	default:
 		if (!strncmp(arg, "x-systemd.", 10) || !strncmp(arg, "comment=", 8))
 			return 0;
-		return 1;
+		rc = backend_arg(o, arg);
+		return rc < 0 ? -1 : !rc;
 	}
+}
+
+static bool backend_arg_given(const struct jfs_opts *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nbargs; i++)
+		if (!strcmp(o->bargs[i].name, name))
+			return true;
+	return false;
 }
 
 /*
  * The source of "jovofs SOURCE MOUNTPOINT" (as mount(8) and fstab give
- * it): "filedb:PATH", "dynamodb:TABLE", "mongodb", or a config file.
+ * it): "BACKEND:VALUE" for a backend's selecting option ("filedb:PATH",
+ * "dynamodb:TABLE"), "BACKEND" for a selecting flag ("mongodb"), else the
+ * path of a config file. An -o option of the same name wins.
  */
 static int apply_source(struct jfs_opts *o, const char *src)
 {
-	if (!strncmp(src, "filedb:", 7)) {
-		if (!o->filedb)
-			o->filedb = strdup(src + 7);
-	} else if (!strncmp(src, "dynamodb:", 9)) {
-		if (!o->dynamodb_table)
-			o->dynamodb_table = strdup(src + 9);
-	} else if (!strcmp(src, "mongodb")) {
-		o->mongodb = 1;
-	} else if (strcmp(src, "jovofs") && strcmp(src, "none")) {
+	const struct jfs_backend_option *opt;
+	const char *colon = strchr(src, ':');
+	char arg[4096];
+
+	if (colon && (size_t)(colon - src) < 64) {
+		snprintf(arg, sizeof(arg), "%.*s", (int)(colon - src), src);
+		opt = jfs_policy_backend_option(arg, NULL);
+		if (opt && opt->selects && opt->path) {
+			if (backend_arg_given(o, arg))
+				return 0;
+			snprintf(arg, sizeof(arg), "%.*s=%s", (int)(colon - src), src, colon + 1);
+			return backend_arg(o, arg) < 0 ? -1 : 0;
+		}
+	}
+	opt = jfs_policy_backend_option(src, NULL);
+	if (opt && opt->selects && !opt->path)
+		return backend_arg_given(o, src) || backend_arg(o, src) >= 0 ? 0 : -1;
+	if (strcmp(src, "jovofs") && strcmp(src, "none") && !o->config_file) {
+		o->config_file = strdup(src);
 		if (!o->config_file)
-			o->config_file = strdup(src);
+			return -1;
 	}
 	return 0;
 }
 
 void jfs_options_usage(const char *prog)
 {
+	const struct jfs_backend_option *opt;
+	char arg[64];
+	size_t i;
+
 	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
 	       "SOURCE (as mount(8) passes it): filedb:PATH, dynamodb:TABLE, mongodb or a config file\n\n"
 	       "Shows the users of a Jovo v4 app's database as files.\n\n"
 	       "jovofs options:\n"
-	       "    -o config=FILE         JSON config: backend parts in Jovo's shape and storedElements\n"
-	       "    -o filedb=PATH         use the FileDb at PATH (default ./db/db.json)\n"
-	       "    -o dynamodb=TABLE      use the DynamoDB table TABLE\n"
-	       "    -o region=REGION       DynamoDB region\n"
-	       "    -o endpoint=URL        DynamoDB endpoint (DynamoDB Local, dynalite, VPC endpoint)\n"
-	       "    -o mongodb             use MongoDB (URI from the config file or JOVOFS_MONGODB_URI)\n"
-	       "    -o database=NAME       MongoDB database\n"
-	       "    -o collection=NAME     MongoDB collection (default jovoUsers)\n"
-	       "    -o ro                  read-only: every write fails with EROFS\n"
+	       "    -o config=FILE         JSON config: backend parts in Jovo's shape and storedElements\n",
+	       prog);
+	for (i = 0; jfs_policy_backend_name(i); i++) {
+		for (opt = jfs_policy_backend_options(i); opt && opt->name; opt++) {
+			snprintf(arg, sizeof(arg), "%s%s%s", opt->name, opt->arg ? "=" : "",
+				 opt->arg ? opt->arg : "");
+			printf("    -o %-20s%s\n", arg, opt->help);
+		}
+	}
+	printf("    -o ro                  read-only: every write fails with EROFS\n"
 	       "    -o allow_delete        let rm and rmdir delete stored elements and users\n"
 	       "    -o uid=N,gid=N         owner of all files (default: the mounting user)\n"
 	       "    -o cache_timeout=SECS  how long records and listings are cached (default 1)\n"
@@ -139,8 +197,7 @@ void jfs_options_usage(const char *prog)
 	       "    -o cache_size=N        bytes of parsed records kept in memory (default 33554432)\n"
 	       "\n"
 	       "Secrets (MongoDB passwords, AWS keys) are read only from the config file\n"
-	       "or the environment, never from the command line.\n\n",
-	       prog);
+	       "or the environment, never from the command line.\n\n");
 }
 
 static int read_file(const char *path, char **buf, size_t *len)
@@ -177,9 +234,6 @@ static json_t *obj_path(json_t *obj, const char *key)
 	return v;
 }
 
-static const char *const known_top[] = {
-	"backend", "filedb", "dynamodb", "mongodb", "storedElements", NULL,
-};
 
 static int load_config(struct jfs *fs)
 {
@@ -212,59 +266,51 @@ static int load_config(struct jfs *fs)
 		return -1;
 	}
 	json_object_foreach(fs->config, key, val) {
-		size_t i;
-
-		for (i = 0; known_top[i] && strcmp(known_top[i], key); i++)
-			;
-		if (!known_top[i])
+		if (strcmp(key, "backend") && strcmp(key, "storedElements") &&
+		    !jfs_policy_backend_exists(key))
 			jfs_log(LOG_WARNING, "unknown key '%s' in config '%s' ignored", key,
 				o->config_file);
 	}
 	return 0;
 }
 
-/* the -o options override single values of the config */
+/* Set the value at dotted @path of @obj, making the objects on the way. */
+static void json_set_path(json_t *obj, const char *path, json_t *val)
+{
+	const char *dot;
+	char key[128];
+
+	while ((dot = strchr(path, '.'))) {
+		snprintf(key, sizeof(key), "%.*s", (int)(dot - path), path);
+		obj = obj_path(obj, key);
+		path = dot + 1;
+	}
+	json_object_set_new(obj, path, val);
+}
+
+/* the backends' -o options override single values of the config, in order */
 static int apply_overrides(struct jfs *fs)
 {
 	struct jfs_opts *o = &fs->opts;
-	json_t *c = fs->config, *part;
+	const struct jfs_backend_option *opt;
+	const char *backend;
+	size_t i;
 
-	if (o->filedb) {
-		json_object_set_new(c, "backend", json_string("filedb"));
-		json_object_set_new(obj_path(c, "filedb"), "pathToFile", json_string(o->filedb));
-	}
-	if (o->dynamodb_table || o->region || o->endpoint) {
-		if (o->dynamodb_table)
-			json_object_set_new(c, "backend", json_string("dynamodb"));
-		part = obj_path(c, "dynamodb");
-		if (o->dynamodb_table)
-			json_object_set_new(obj_path(part, "table"), "name",
-					    json_string(o->dynamodb_table));
-		part = obj_path(obj_path(part, "libraryConfig"), "dynamoDbClient");
-		if (o->region)
-			json_object_set_new(part, "region", json_string(o->region));
-		if (o->endpoint)
-			json_object_set_new(part, "endpoint", json_string(o->endpoint));
-	}
-	if (o->mongodb || o->mongodb_database || o->mongodb_collection) {
-		if (o->mongodb)
-			json_object_set_new(c, "backend", json_string("mongodb"));
-		part = obj_path(c, "mongodb");
-		if (o->mongodb_database)
-			json_object_set_new(part, "databaseName", json_string(o->mongodb_database));
-		if (o->mongodb_collection)
-			json_object_set_new(part, "collectionName",
-					    json_string(o->mongodb_collection));
+	for (i = 0; i < o->nbargs; i++) {
+		opt = jfs_policy_backend_option(o->bargs[i].name, &backend);
+		if (opt->selects)
+			json_object_set_new(fs->config, "backend", json_string(backend));
+		if (opt->path)
+			json_set_path(obj_path(fs->config, backend), opt->path,
+				      json_string(o->bargs[i].value));
 	}
 	return 0;
 }
 
 static int pick_backend(struct jfs *fs)
 {
-	const char *const *names = jfs_backend_names();
 	json_t *b = json_object_get(fs->config, "backend");
-	const char *found = NULL;
-	static const char *const parts[] = { "filedb", "dynamodb", "mongodb" };
+	const char *found = NULL, *name;
 	size_t i, nparts = 0;
 
 	if (b) {
@@ -274,9 +320,9 @@ static int pick_backend(struct jfs *fs)
 		}
 		found = json_string_value(b);
 	} else {
-		for (i = 0; i < 3; i++)
-			if (json_object_get(fs->config, parts[i])) {
-				found = parts[i];
+		for (i = 0; (name = jfs_policy_backend_name(i)); i++)
+			if (json_object_get(fs->config, name)) {
+				found = name;
 				nparts++;
 			}
 		if (nparts > 1) {
@@ -287,10 +333,10 @@ static int pick_backend(struct jfs *fs)
 		if (!found)
 			found = "filedb";
 	}
-	if (!jfs_backend_find(found)) {
+	if (!jfs_policy_backend_exists(found)) {
 		fprintf(stderr, "jovofs: unknown backend '%s' (compiled in:", found);
-		for (i = 0; names[i]; i++)
-			fprintf(stderr, " %s", names[i]);
+		for (i = 0; (name = jfs_policy_backend_name(i)); i++)
+			fprintf(stderr, " %s", name);
 		fprintf(stderr, ")\n");
 		return -1;
 	}
@@ -310,8 +356,8 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
 	o->cache_size = 32 << 20;
 	if (fuse_opt_parse(args, o, jfs_opt_spec, opt_proc) == -1)
 		return -1;
-	if (o->nonopts == 2)
-		apply_source(o, o->nonopt[0]);
+	if (o->nonopts == 2 && apply_source(o, o->nonopt[0]) < 0)
+		return -1;
 	if (o->nonopts > 0 && fuse_opt_add_arg(args, o->nonopt[o->nonopts - 1]) == -1)
 		return -1;
 	if (o->show_help || o->show_version)
@@ -331,13 +377,14 @@ void jfs_options_release(struct jfs *fs)
 {
 	struct jfs_opts *o = &fs->opts;
 
+	size_t i;
+
 	free(o->config_file);
-	free(o->filedb);
-	free(o->dynamodb_table);
-	free(o->region);
-	free(o->endpoint);
-	free(o->mongodb_database);
-	free(o->mongodb_collection);
+	for (i = 0; i < o->nbargs; i++) {
+		free(o->bargs[i].name);
+		free(o->bargs[i].value);
+	}
+	free(o->bargs);
 	free(o->nonopt[0]);
 	free(o->nonopt[1]);
 	json_decref(fs->config);

@@ -190,8 +190,7 @@ static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
 	json_t *out = json_object(), *mount = json_object(), *be = json_object();
 
 	json_object_set_new(out, "backend", json_string(fs->backend_name));
-	if (fs->store && fs->store->ops->describe)
-		fs->store->ops->describe(fs->store, be);
+	jfs_policy_describe(&fs->policy, be);
 	json_object_set_new(out, fs->backend_name, be);
 	json_object_set_new(out, "storedElements", jfs_policy_config_describe(&fs->policy.cfg));
 	json_object_set_new(mount, "readOnly", json_boolean(fs->opts.ro));
@@ -227,11 +226,12 @@ static void metric(struct jfs_strbuf *sb, const char *name, const char *type, co
 
 static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 {
-	static const char *const ops[] = { "load", "write", "list", "sync" };
 	const struct jfs_metrics *m = &fs->m;
+	struct jfs_policy_stats bs;
 	char labels[64];
 	size_t i;
 
+	jfs_policy_stats(&fs->policy, &bs);
 	metric(sb, "fuse_requests_total", "counter", "FUSE requests handled", NULL,
 	       (double)m->fuse_ops);
 	metric(sb, "users", "gauge", "users in the last listing", NULL, (double)fs->nlisting);
@@ -261,16 +261,15 @@ static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 	       NULL, (double)m->removes);
 	metric(sb, "kernel_invalidations_total", "counter", "kernel cache invalidations sent",
 	       NULL, (double)m->invalidations);
-	for (i = 0; i < 4; i++) {
-		snprintf(labels, sizeof(labels), "{op=\"%s\"}", ops[i]);
+	for (i = 0; i < JFS_BOP__COUNT; i++) {
+		snprintf(labels, sizeof(labels), "{op=\"%s\"}", jfs_backend_op_name(i));
 		metric(sb, "backend_seconds_sum", i ? NULL : "counter",
-		       "time spent in backend calls", labels,
-		       (double)m->backend_ns_sum[i] / 1e9);
+		       "time spent in backend calls", labels, (double)bs.ns_sum[i] / 1e9);
 	}
-	for (i = 0; i < 4; i++) {
-		snprintf(labels, sizeof(labels), "{op=\"%s\"}", ops[i]);
+	for (i = 0; i < JFS_BOP__COUNT; i++) {
+		snprintf(labels, sizeof(labels), "{op=\"%s\"}", jfs_backend_op_name(i));
 		metric(sb, "backend_seconds_count", i ? NULL : "counter", "backend calls", labels,
-		       (double)m->backend_count[i]);
+		       (double)bs.count[i]);
 	}
 }
 

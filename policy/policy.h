@@ -82,10 +82,18 @@ json_t *jfs_policy_history_item(const struct jfs_policy_config *cfg, const json_
 				size_t idx);
 
 /**
+ * Whether the file of element @el (history: item @idx) of @item exists:
+ * what jfs_policy_render() would render, without rendering it.
+ */
+bool jfs_policy_file_exists(const struct jfs_policy_config *cfg, const json_t *item,
+			    enum jfs_elem el, size_t idx, int64_t now_ms);
+
+/**
  * The content of a file: element @el (history: item @idx) of @item,
  * rendered. JSON elements pretty-printed with a trailing newline, the
  * timestamps as "<iso>\n". Returns a malloc()ed buffer and its length in
- * *@len, or NULL when the file does not exist.
+ * *@len, or NULL exactly when the file does not exist
+ * (jfs_policy_file_exists()); out of memory aborts.
  */
 char *jfs_policy_render(const struct jfs_policy_config *cfg, const json_t *item,
 			enum jfs_elem el, size_t idx, int64_t now_ms, size_t *len);
@@ -99,11 +107,34 @@ int64_t jfs_item_session_updated_ms(const json_t *item);
 
 /* ---- writes ---- */
 
-/** A policy-checked store. */
+/** The kinds of backend call, as .jovofs/metrics counts them. */
+enum jfs_backend_op {
+	JFS_BOP_LOAD,   /**< "load": load an item */
+	JFS_BOP_WRITE,  /**< "write": update, create, remove */
+	JFS_BOP_LIST,   /**< "list": one page of the listing */
+	JFS_BOP_SYNC,   /**< "sync": wait for durability */
+	JFS_BOP__COUNT
+};
+
+/** The metric label of @op ("load", ...). */
+const char *jfs_backend_op_name(enum jfs_backend_op op);
+
+/** Time spent in, and number of, backend calls by kind. */
+struct jfs_policy_stats {
+	uint64_t ns_sum[JFS_BOP__COUNT];
+	uint64_t count[JFS_BOP__COUNT];
+};
+
+/**
+ * A policy-checked store: the one way from the fs layer to a backend.
+ * Thread-safe as the store below it is; cfg and store are set before the
+ * FUSE threads start and read-only after.
+ */
 struct jfs_policy {
 	struct jfs_policy_config cfg;
-	struct jfs_store *store;  /**< borrowed */
+	struct jfs_store *store;  /**< owned: jfs_policy_open() .. jfs_policy_close() */
 	unsigned max_retries;     /**< conflict retries when only other elements changed (default 5) */
+	struct jfs_policy_stats stats; /**< updated atomically; read with jfs_policy_stats() */
 };
 
 /** What a write did. */
@@ -112,11 +143,62 @@ struct jfs_write_result {
 	bool noop;      /**< the new value equalled the stored one: nothing was written */
 };
 
+/* ---- the store (policy/store.c) ---- */
+
+/** Whether a backend of that name is compiled in. */
+bool jfs_policy_backend_exists(const char *name);
+
+/** The name of the @i-th compiled-in backend (from 0), NULL past the last. */
+const char *jfs_policy_backend_name(size_t i);
+
+/** The -o options of the @i-th compiled-in backend (NULL-name ended), or NULL. */
+const struct jfs_backend_option *jfs_policy_backend_options(size_t i);
+
+/**
+ * The -o option @name of some backend, or NULL; *@backend (may be NULL)
+ * gets that backend's name.
+ */
+const struct jfs_backend_option *jfs_policy_backend_option(const char *name,
+							   const char **backend);
+
+/**
+ * Open the store of backend @backend with its config part @conf (borrowed,
+ * may be NULL), before the daemon forks (no threads, no sockets).
+ */
+int jfs_policy_open(struct jfs_policy *p, const char *backend, const json_t *conf,
+		    const struct jfs_store_options *opts, struct jfs_err *err);
+
+/** After the fork: start the store's threads and connections. */
+int jfs_policy_start(struct jfs_policy *p, struct jfs_err *err);
+
+/** Write back what is pending and free the store (a no-op when none is open). */
+void jfs_policy_close(struct jfs_policy *p);
+
 /**
  * Load item @id through the policy. Returns 0 and a new reference in
  * *@item, or -ENOENT / another -errno.
  */
 int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct jfs_err *err);
+
+/** One page of the listing: see struct jfs_backend_ops.list. */
+int jfs_policy_list(struct jfs_policy *p, const char *cursor, size_t limit,
+		    struct jfs_list_page *page, struct jfs_err *err);
+
+/** Whether the store tells of others' changes (jfs_policy_changes()). */
+bool jfs_policy_has_changes(const struct jfs_policy *p);
+
+/** Call @fn for each id others changed since the last call (see ops.changes). */
+int jfs_policy_changes(struct jfs_policy *p, jfs_changed_fn *fn, void *data,
+		       struct jfs_err *err);
+
+/**
+ * Add the store's effective settings to @out, secrets redacted. Does no
+ * I/O and takes only the store's own short locks: callable under any lock.
+ */
+void jfs_policy_describe(struct jfs_policy *p, json_t *out);
+
+/** A snapshot of the backend call counters. */
+void jfs_policy_stats(const struct jfs_policy *p, struct jfs_policy_stats *out);
 
 /**
  * Write new content @text (@len bytes, not NUL-terminated) of file

@@ -92,11 +92,19 @@ json_t *jfs_policy_history_item(const struct jfs_policy_config *cfg, const json_
 		return json_incref(stored);
 	out = json_object();
 	if (!out)
-		return NULL;
+		abort(); /* out of memory: CONTRIBUTING.md */
 	json_object_foreach(stored, key, v)
 		if (!history_key_hidden(cfg, key))
 			json_object_set(out, key, v);
 	return out;
+}
+
+bool jfs_policy_file_exists(const struct jfs_policy_config *cfg, const json_t *item,
+			    enum jfs_elem el, size_t idx, int64_t now_ms)
+{
+	if (el == JFS_EL_HISTORY)
+		return idx < jfs_policy_history_count(cfg, item);
+	return el < JFS_EL__COUNT && jfs_policy_element(cfg, item, el, now_ms) != NULL;
 }
 
 char *jfs_policy_render(const struct jfs_policy_config *cfg, const json_t *item,
@@ -124,7 +132,7 @@ char *jfs_policy_render(const struct jfs_policy_config *cfg, const json_t *item,
 		n = json_string_length(v);
 		out = malloc(n + 2);
 		if (!out)
-			return NULL;
+			abort();
 		memcpy(out, json_string_value(v), n);
 		out[n] = '\n';
 		out[n + 1] = '\0';

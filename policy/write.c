@@ -3,12 +3,14 @@
  * (plus updatedAt) conditionally, and sort out conflicts.
  */
 #include "policy/policy.h"
+#include "policy/store.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -73,65 +75,6 @@ static bool same_value(enum jfs_elem el, const json_t *a, const json_t *b)
 	    jfs_iso_parse(json_string_value(b), &mb))
 		return ma == mb;
 	return jfs_json_equal(a, b);
-}
-
-static int load_item(struct jfs_policy *p, const char *id, json_t **item, struct jfs_err *err)
-{
-	json_t *v = NULL;
-	int ret;
-
-	ret = p->store->ops->load(p->store, id, &v, err);
-	if (ret)
-		return ret;
-	if (!json_is_object(v)) {
-		json_decref(v);
-		return jfs_err_set(err, EIO, "stored item of user '%s' is not a JSON object", id);
-	}
-	*item = v;
-	return 0;
-}
-
-int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct jfs_err *err)
-{
-	return load_item(p, id, item, err);
-}
-
-int jfs_policy_sync(struct jfs_policy *p, const char *id, struct jfs_err *err)
-{
-	return p->store->ops->sync(p->store, id, err);
-}
-
-struct lost_map {
-	jfs_policy_lost_fn *fn;
-	void *data;
-};
-
-static void lost_elements(void *data, const char *id, const json_t *keys, const struct jfs_err *e)
-{
-	struct lost_map *m = data;
-	unsigned elems = 0;
-	size_t i;
-	int el;
-
-	for (i = 0; i < json_array_size(keys); i++) {
-		const char *key = json_string_value(json_array_get(keys, i));
-
-		for (el = 0; key && el < JFS_EL__COUNT; el++)
-			if (!strcmp(key, jfs_elem_key(el)))
-				elems |= 1u << el;
-	}
-	/* every change bumps updatedAt: it names the file only when alone */
-	if (elems & ~(1u << JFS_EL_UPDATED_AT))
-		elems &= ~(1u << JFS_EL_UPDATED_AT);
-	m->fn(m->data, id, elems, e);
-}
-
-void jfs_policy_failures(struct jfs_policy *p, jfs_policy_lost_fn *fn, void *data)
-{
-	struct lost_map m = { fn, data };
-
-	if (p->store->ops->failures)
-		p->store->ops->failures(p->store, lost_elements, &m);
 }
 
 /* ---- validation ---- */
@@ -362,6 +305,7 @@ static int commit(const struct edit *e, json_t *base, struct jfs_write_result *r
 	json_t *fresh = NULL, *was = NULL, *is = NULL, *want = NULL, *after;
 	struct built b;
 	unsigned attempt;
+	uint64_t t0;
 	int64_t now;
 	int ret;
 
@@ -369,7 +313,9 @@ static int commit(const struct edit *e, json_t *base, struct jfs_write_result *r
 		ret = build_patch(e, base, &b, err);
 		if (ret)
 			goto out_base;
+		t0 = jfs_mono_ns();
 		ret = st->ops->update(st, e->id, &b.patch, err);
+		jfs_policy_time(e->p, JFS_BOP_WRITE, t0);
 		if (!ret) {
 			res->item = jfs_patch_apply(base, &b.patch);
 			goto out_patch;
@@ -385,7 +331,7 @@ static int commit(const struct edit *e, json_t *base, struct jfs_write_result *r
 		}
 
 		/* someone else changed the item since @base: did they change our element? */
-		ret = load_item(e->p, e->id, &fresh, err);
+		ret = jfs_policy_load(e->p, e->id, &fresh, err);
 		if (ret == -ENOENT) {
 			ret = jfs_err_set(err, ENOENT, "cannot %s '%s': the user no longer exists",
 					  verb, e->fname);
@@ -472,7 +418,7 @@ static int base_item(struct jfs_policy *p, const char *id, const json_t *seen,
 		*base = json_incref((json_t *)seen);
 		return 0;
 	}
-	ret = load_item(p, id, base, err);
+	ret = jfs_policy_load(p, id, base, err);
 	if (ret == -ENOENT)
 		return jfs_err_set(err, ENOENT, "cannot %s '%s': no such user", verb, fname);
 	if (ret)
@@ -546,6 +492,7 @@ int jfs_policy_create(struct jfs_policy *p, const char *id, struct jfs_write_res
 {
 	json_t *item, *user;
 	char iso[32];
+	uint64_t t0;
 	int ret;
 
 	res->item = NULL;
@@ -565,7 +512,9 @@ int jfs_policy_create(struct jfs_policy *p, const char *id, struct jfs_write_res
 	if (p->cfg.enabled[JFS_EL_UPDATED_AT])
 		json_object_set_new(item, "updatedAt", json_string(iso));
 
+	t0 = jfs_mono_ns();
 	ret = p->store->ops->create(p->store, id, item, err);
+	jfs_policy_time(p, JFS_BOP_WRITE, t0);
 	if (ret == -EEXIST) {
 		jfs_err_set(err, EEXIST, "cannot create user '%s': it exists", id);
 		goto out_decref;
@@ -584,8 +533,10 @@ out_decref:
 
 int jfs_policy_remove(struct jfs_policy *p, const char *id, struct jfs_err *err)
 {
+	uint64_t t0 = jfs_mono_ns();
 	int ret = p->store->ops->remove(p->store, id, err);
 
+	jfs_policy_time(p, JFS_BOP_WRITE, t0);
 	if (ret && ret != -ENOENT)
 		jfs_err_prefix(err, "cannot remove user '%s'", id);
 	return ret;

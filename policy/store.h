@@ -1,0 +1,15 @@
+/*
+ * Inside policy/: what the policy files share about the store below them.
+ * Nothing outside policy/ includes this.
+ */
+#ifndef JFS_POLICY_STORE_H
+#define JFS_POLICY_STORE_H
+
+#include <stdint.h>
+
+#include "policy/policy.h"
+
+/** Count one backend call of kind @op that started at jfs_mono_ns() @t0. Any thread. */
+void jfs_policy_time(struct jfs_policy *p, enum jfs_backend_op op, uint64_t t0);
+
+#endif
