@@ -1,9 +1,19 @@
-/* The .jovofs/ status folder: config, metrics, errors, conflicts/. */
-#include "fs/jfs.h"
+/*
+ * The .jovofs/ status folder: config, metrics, errors, conflicts/.
+ *
+ * Errors and conflicts have their own lock, below the fs lock: the log
+ * hook records errors from under any lock, and conflicts are kept by
+ * writers that hold none. What is read out of them is copied while that
+ * lock is held: no pointer into them outlives it (a conflict may be
+ * removed or rotated out at any moment).
+ */
+#include "fs/fs-internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/isotime.h"
 #include "common/json.h"
@@ -21,10 +31,10 @@ struct conflict {
 };
 
 struct jfs_status {
-	pthread_mutex_t lock; /* own lock: the log hook runs under any other lock */
-	char *errors[ERRORS_KEPT];
+	pthread_mutex_t lock;          /* below the fs lock: guards everything here */
+	char *errors[ERRORS_KEPT];     /* a ring, oldest at first */
 	size_t nerrors, first;
-	struct conflict *conflicts;
+	struct conflict *conflicts;    /* oldest first */
 	size_t nconflicts;
 	uint64_t next_conflict;
 };
@@ -122,47 +132,15 @@ out_unlock:
 	return name;
 }
 
-size_t jfs_status_conflict_count(struct jfs_status *st)
+/* The conflict of inode @ino. Under st->lock. */
+static struct conflict *conflict_by_ino(struct jfs_status *st, fuse_ino_t ino)
 {
-	size_t n;
-
-	pthread_mutex_lock(&st->lock);
-	n = st->nconflicts;
-	pthread_mutex_unlock(&st->lock);
-	return n;
-}
-
-/* names are stable while listed: they are freed only by remove or rotation */
-const char *jfs_status_conflict_name(struct jfs_status *st, size_t i, fuse_ino_t *ino)
-{
-	const char *name = NULL;
-
-	pthread_mutex_lock(&st->lock);
-	if (i < st->nconflicts) {
-		name = st->conflicts[i].name;
-		*ino = st->conflicts[i].ino;
-	}
-	pthread_mutex_unlock(&st->lock);
-	return name;
-}
-
-bool jfs_status_conflict_get(struct jfs_status *st, fuse_ino_t ino, const char **data,
-			     size_t *len, int64_t *ms)
-{
-	bool found = false;
 	size_t i;
 
-	pthread_mutex_lock(&st->lock);
 	for (i = 0; i < st->nconflicts; i++)
-		if (st->conflicts[i].ino == ino) {
-			*data = st->conflicts[i].data;
-			*len = st->conflicts[i].len;
-			*ms = st->conflicts[i].ms;
-			found = true;
-			break;
-		}
-	pthread_mutex_unlock(&st->lock);
-	return found;
+		if (st->conflicts[i].ino == ino)
+			return &st->conflicts[i];
+	return NULL;
 }
 
 int jfs_status_conflict_remove(struct jfs_status *st, const char *name)
@@ -227,6 +205,7 @@ static void metric(struct jfs_strbuf *sb, const char *name, const char *type, co
 static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 {
 	const struct jfs_metrics *m = &fs->m;
+	const struct jfs_rcache *rc = &fs->rcache;
 	struct jfs_policy_stats bs;
 	char labels[64];
 	size_t i;
@@ -234,17 +213,18 @@ static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 	jfs_policy_stats(&fs->policy, &bs);
 	metric(sb, "fuse_requests_total", "counter", "FUSE requests handled", NULL,
 	       (double)m->fuse_ops);
-	metric(sb, "users", "gauge", "users in the last listing", NULL, (double)fs->nlisting);
+	metric(sb, "users", "gauge", "users in the last listing", NULL,
+	       (double)fs->users.nlisting);
 	metric(sb, "cache_bytes", "gauge", "estimated bytes of cached records", NULL,
-	       (double)fs->cache_bytes);
+	       (double)rc->bytes);
 	metric(sb, "cache_hits_total", "counter", "record lookups served from the cache", NULL,
-	       (double)m->cache_hits);
+	       (double)rc->hits);
 	metric(sb, "cache_misses_total", "counter", "record lookups that loaded from the backend",
-	       NULL, (double)m->cache_misses);
+	       NULL, (double)rc->misses);
 	metric(sb, "cache_evictions_total", "counter", "records dropped from the cache", NULL,
-	       (double)m->evictions);
+	       (double)rc->evictions);
 	metric(sb, "load_errors_total", "counter", "failed record loads", NULL,
-	       (double)m->load_errors);
+	       (double)rc->load_errors);
 	metric(sb, "writes_total", "counter", "element writes by result", "{result=\"stored\"}",
 	       (double)m->writes_ok);
 	metric(sb, "writes_total", NULL, NULL, "{result=\"noop\"}", (double)m->writes_noop);
@@ -260,7 +240,7 @@ static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 	metric(sb, "records_removed_total", "counter", "users or elements deleted through the mount",
 	       NULL, (double)m->removes);
 	metric(sb, "kernel_invalidations_total", "counter", "kernel cache invalidations sent",
-	       NULL, (double)m->invalidations);
+	       NULL, (double)fs->notify.sent);
 	for (i = 0; i < JFS_BOP__COUNT; i++) {
 		snprintf(labels, sizeof(labels), "{op=\"%s\"}", jfs_backend_op_name(i));
 		metric(sb, "backend_seconds_sum", i ? NULL : "counter",
@@ -283,7 +263,8 @@ static void render_errors(struct jfs_status *st, struct jfs_strbuf *sb)
 	pthread_mutex_unlock(&st->lock);
 }
 
-char *jfs_status_render(struct jfs *fs, fuse_ino_t ino, size_t *len)
+/* Render status file @ino (config, metrics, errors) into a malloc()ed buffer. [L] */
+static char *render(struct jfs *fs, fuse_ino_t ino, size_t *len)
 {
 	struct jfs_strbuf sb;
 
@@ -298,15 +279,152 @@ char *jfs_status_render(struct jfs *fs, fuse_ino_t ino, size_t *len)
 	case JFS_INO_S_ERRORS:
 		render_errors(fs->status, &sb);
 		break;
-	default: {
-		const char *data;
-		int64_t ms;
-		size_t n;
-
-		if (jfs_status_conflict_get(fs->status, ino, &data, &n, &ms))
-			jfs_strbuf_add(&sb, data, n);
-		break;
-	}
 	}
 	return jfs_strbuf_detach(&sb, len);
+}
+
+int jfs_status_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, struct stat *st,
+		    double *timeout)
+{
+	struct jfs_status *sts = fs->status;
+	struct conflict *c;
+	size_t len = 0;
+	int64_t ms = 0;
+	char *buf;
+
+	switch (kind) {
+	case JFS_NODE_STATUS_DIR:
+		jfs_node_base_attr(fs, st, ino, S_IFDIR | 0555, fs->start_ms);
+		st->st_nlink = 3;
+		return 0;
+	case JFS_NODE_CONFLICT_DIR:
+		jfs_node_base_attr(fs, st, ino, S_IFDIR | 0555, jfs_now_ms());
+		*timeout = 0;
+		return 0;
+	case JFS_NODE_STATUS_FILE:
+		buf = render(fs, ino, &len);
+		/* without open() the next read goes through the page cache: it must
+		 * get the very bytes this size counts */
+		if (fs->no_open)
+			jfs_read_copy_put(fs, ino, buf, len);
+		free(buf);
+		/* a new mtime each time makes the kernel drop its cached pages */
+		jfs_node_base_attr(fs, st, ino, S_IFREG | 0444, 0);
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+		st->st_ctim = st->st_atim = st->st_mtim;
+		jfs_node_size_attr(st, len);
+		*timeout = 0;
+		return 0;
+	case JFS_NODE_CONFLICT:
+		pthread_mutex_lock(&sts->lock);
+		c = conflict_by_ino(sts, ino);
+		if (c) {
+			len = c->len;
+			ms = c->ms;
+		}
+		pthread_mutex_unlock(&sts->lock);
+		if (!c)
+			return -ENOENT;
+		jfs_node_base_attr(fs, st, ino, S_IFREG | 0444, ms);
+		jfs_node_size_attr(st, len);
+		*timeout = 0;
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
+fuse_ino_t jfs_status_lookup(struct jfs *fs, fuse_ino_t parent, const char *name)
+{
+	struct jfs_status *sts = fs->status;
+	fuse_ino_t ino = 0;
+	size_t i;
+
+	if (parent == JFS_INO_STATUS) {
+		if (!strcmp(name, "config"))
+			return JFS_INO_S_CONFIG;
+		if (!strcmp(name, "metrics"))
+			return JFS_INO_S_METRICS;
+		if (!strcmp(name, "errors"))
+			return JFS_INO_S_ERRORS;
+		if (!strcmp(name, "conflicts"))
+			return JFS_INO_S_CONFL;
+		return 0;
+	}
+	pthread_mutex_lock(&sts->lock);
+	for (i = 0; i < sts->nconflicts; i++)
+		if (!strcmp(sts->conflicts[i].name, name)) {
+			ino = sts->conflicts[i].ino;
+			break;
+		}
+	pthread_mutex_unlock(&sts->lock);
+	return ino;
+}
+
+int jfs_status_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino)
+{
+	struct jfs_status *sts = fs->status;
+	struct conflict *copy = NULL;
+	size_t n = 0, i;
+
+	if (ino == JFS_INO_STATUS) {
+		if (jfs_dir_add(fs, db, ".", JFS_INO_STATUS, S_IFDIR) &&
+		    jfs_dir_add(fs, db, "..", JFS_INO_ROOT, S_IFDIR) &&
+		    jfs_dir_add(fs, db, "config", JFS_INO_S_CONFIG, S_IFREG) &&
+		    jfs_dir_add(fs, db, "metrics", JFS_INO_S_METRICS, S_IFREG) &&
+		    jfs_dir_add(fs, db, "errors", JFS_INO_S_ERRORS, S_IFREG))
+			jfs_dir_add(fs, db, "conflicts", JFS_INO_S_CONFL, S_IFDIR);
+		return 0;
+	}
+	/* names copied out: adding an entry looks it up, which takes sts->lock */
+	pthread_mutex_lock(&sts->lock);
+	if (sts->nconflicts) {
+		copy = calloc(sts->nconflicts, sizeof(*copy));
+		if (!copy)
+			abort();
+		for (n = 0; n < sts->nconflicts; n++) {
+			copy[n].ino = sts->conflicts[n].ino;
+			if (!(copy[n].name = strdup(sts->conflicts[n].name)))
+				abort();
+		}
+	}
+	pthread_mutex_unlock(&sts->lock);
+	if (jfs_dir_add(fs, db, ".", JFS_INO_S_CONFL, S_IFDIR) &&
+	    jfs_dir_add(fs, db, "..", JFS_INO_STATUS, S_IFDIR)) {
+		for (i = 0; i < n; i++)
+			if (!jfs_dir_add(fs, db, copy[i].name, copy[i].ino, S_IFREG))
+				break;
+	}
+	for (i = 0; i < n; i++)
+		free(copy[i].name);
+	free(copy);
+	return 0;
+}
+
+int jfs_status_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
+{
+	struct jfs_status *sts = fs->status;
+	struct jfs_read_copy *rc;
+	struct conflict *c;
+
+	if (jfs_node_kind(ino) == JFS_NODE_STATUS_FILE) {
+		/* what the getattr just before this read counted (read-only mounts) */
+		if (fs->no_open && (rc = jfs_read_copy_get(fs, ino, 1000)))
+			return jfs_read_copy_dup(rc, buf, len);
+		*buf = render(fs, ino, len);
+		return 0;
+	}
+	pthread_mutex_lock(&sts->lock);
+	c = conflict_by_ino(sts, ino);
+	if (c) {
+		*buf = malloc(c->len + 1);
+		if (*buf) {
+			memcpy(*buf, c->data, c->len);
+			*len = c->len;
+		}
+	}
+	pthread_mutex_unlock(&sts->lock);
+	if (!c)
+		return -ENOENT;
+	return *buf ? 0 : -ENOMEM;
 }

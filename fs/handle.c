@@ -1,0 +1,215 @@
+/*
+ * Open files with content of their own (the kernel's file handle points
+ * here), as mountpoint-s3's handles.rs has them: a write buffer or a read
+ * snapshot, nothing in between.
+ *
+ * A write handle holds an element file's content from its open() to the
+ * close() that commits it; the file is opened with direct I/O, so the
+ * bytes being written never reach the page cache other readers share. A
+ * snapshot is a reader's copy of one version of a file read in several
+ * requests (or of a record that just changed), so a commit between two
+ * requests cannot hand it half of each.
+ *
+ * Read copies do the same job for reads without a handle, on read-only
+ * mounts where the kernel opens files on its own.
+ */
+#include "fs/fs-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+
+struct jfs_handle *jfs_handle_of(const struct fuse_file_info *fi)
+{
+	return fi ? (struct jfs_handle *)(uintptr_t)fi->fh : NULL;
+}
+
+static struct jfs_handle *handle_new(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
+				     enum jfs_handle_kind kind)
+{
+	struct jfs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		abort();
+	h->kind = kind;
+	h->ino = ino;
+	h->u = u;
+	jfs_strbuf_init(&h->data);
+	h->next = u->handles;
+	u->handles = h;
+	__atomic_add_fetch(&fs->handles.nhandles, 1, __ATOMIC_RELAXED);
+	return h;
+}
+
+int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool trunc,
+			  pid_t opener, struct jfs_handle **out)
+{
+	struct jfs_handle *h;
+	json_t *item = NULL;
+	size_t len = 0;
+	char *buf;
+	int rc;
+
+	rc = jfs_rcache_get(fs, u, &item);
+	if (rc < 0)
+		return rc;
+	h = handle_new(fs, u, ino, JFS_H_WRITE);
+	h->state = JFS_W_FRESH;
+	h->opener = opener;
+	h->lost_seen = u->errors.lost_seq[jfs_err_slot(jfs_ino_sub(ino))];
+	/* the writer started from what was last read, if the cache moved on since */
+	h->seen = json_incref(jfs_rcache_base(u, item));
+	if (!trunc) {
+		buf = jfs_node_render(fs, item, jfs_ino_sub(ino), &len);
+		if (buf) {
+			jfs_strbuf_add(&h->data, buf, len);
+			free(buf);
+		}
+	}
+	json_decref(item);
+	*out = h;
+	return 0;
+}
+
+struct jfs_handle *jfs_handle_open_snapshot(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
+					    const char *buf, size_t len)
+{
+	struct jfs_handle *h = handle_new(fs, u, ino, JFS_H_SNAPSHOT);
+
+	jfs_strbuf_add(&h->data, buf, len);
+	return h;
+}
+
+void jfs_handle_free(struct jfs *fs, struct jfs_handle *h)
+{
+	struct jfs_handle **pp;
+
+	__atomic_sub_fetch(&fs->handles.nhandles, 1, __ATOMIC_RELAXED);
+	for (pp = &h->u->handles; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	jfs_strbuf_release(&h->data);
+	json_decref(h->seen);
+	free(h);
+}
+
+bool jfs_handles_any(struct jfs *fs)
+{
+	return __atomic_load_n(&fs->handles.nhandles, __ATOMIC_RELAXED) > 0;
+}
+
+struct jfs_handle *jfs_handle_writer(struct jfs_user *u, fuse_ino_t ino)
+{
+	struct jfs_handle *h;
+
+	for (h = u->handles; h; h = h->next)
+		if (h->ino == ino && h->kind == JFS_H_WRITE)
+			return h;
+	return NULL;
+}
+
+/*
+ * The kernel keeps O_TRUNC out of OPEN and sends it as a truncate right
+ * after, from the same thread: that is a truncate of a handle that thread
+ * just opened and has not used.
+ */
+struct jfs_handle *jfs_handle_truncating_open(struct jfs_user *u, fuse_ino_t ino, pid_t pid)
+{
+	struct jfs_handle *h;
+
+	for (h = u->handles; h; h = h->next)
+		if (h->kind == JFS_H_WRITE && h->ino == ino && h->opener == pid &&
+		    (h->state == JFS_W_FRESH || h->state == JFS_W_TRUNCATED))
+			return h;
+	return NULL;
+}
+
+void jfs_buf_resize(struct jfs_strbuf *data, size_t size)
+{
+	size_t old = data->len;
+
+	jfs_strbuf_setlen(data, size);
+	if (size > old)
+		memset(data->buf + old, 0, size - old);
+}
+
+int jfs_handle_write(struct jfs *fs, struct jfs_handle *h, const char *buf, size_t size,
+		     off_t off)
+{
+	struct jfs_strbuf *data = &h->data;
+
+	if ((size_t)off + size > fs->opts.max_file_size)
+		return -EFBIG;
+	h->state = JFS_W_DIRTY;
+	if ((size_t)off > data->len)
+		jfs_buf_resize(data, (size_t)off);
+	if ((size_t)off + size > data->len)
+		jfs_strbuf_setlen(data, (size_t)off + size);
+	memcpy(data->buf + off, buf, size);
+	return 0;
+}
+
+struct jfs_read_copy *jfs_read_copy_get(struct jfs *fs, fuse_ino_t ino, int64_t max_age_ms)
+{
+	int64_t now = jfs_mono_ms();
+	size_t i;
+
+	for (i = 0; i < JFS_READ_COPIES; i++) {
+		struct jfs_read_copy *c = &fs->handles.read_copy[i];
+
+		if (c->buf && c->ino == ino && now - c->at_ms <= max_age_ms)
+			return c;
+	}
+	return NULL;
+}
+
+int jfs_read_copy_dup(const struct jfs_read_copy *c, char **buf, size_t *len)
+{
+	*buf = malloc(c->len + 1);
+	if (!*buf)
+		return -ENOMEM;
+	memcpy(*buf, c->buf, c->len);
+	*len = c->len;
+	return 0;
+}
+
+void jfs_read_copy_put(struct jfs *fs, fuse_ino_t ino, const char *buf, size_t len)
+{
+	struct jfs_handles *hs = &fs->handles;
+	struct jfs_read_copy *c = NULL;
+	char *copy = malloc(len + 1);
+	size_t i;
+
+	if (!copy)
+		return; /* only a cache */
+	memcpy(copy, buf, len);
+	for (i = 0; i < JFS_READ_COPIES && !c; i++)
+		if (hs->read_copy[i].buf && hs->read_copy[i].ino == ino)
+			c = &hs->read_copy[i];
+	if (!c)
+		c = &hs->read_copy[hs->read_copy_next++ % JFS_READ_COPIES];
+	free(c->buf);
+	c->ino = ino;
+	c->buf = copy;
+	c->len = len;
+	c->at_ms = jfs_mono_ms();
+}
+
+void jfs_handles_release(struct jfs *fs, struct jfs_user *u)
+{
+	size_t i;
+
+	if (u) {
+		while (u->handles)
+			jfs_handle_free(fs, u->handles);
+		return;
+	}
+	for (i = 0; i < JFS_READ_COPIES; i++) {
+		free(fs->handles.read_copy[i].buf);
+		fs->handles.read_copy[i].buf = NULL;
+	}
+}
