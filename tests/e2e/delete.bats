@@ -110,3 +110,21 @@ check_unchanged() {
 	[ "$output" = EROFS ]
 	check_unchanged
 }
+
+@test "with allow_delete: rmdir history/ counts as the mount's own change, like rm of its items" {
+	mount_jfs -o allow_delete,cache_timeout=60
+	local now
+	# read before the removal: a later write starts from what was read
+	[ "$(cat "$U/updatedAt")" = "2026-01-02T03:04:05.678Z" ]
+	run probe rmdir "$U/history"
+	[ "$output" = OK ]
+	[ -z "$(ls "$U/history")" ]
+	# the mount's own change bumped updatedAt: writing updatedAt now is no conflict
+	now="$(enc_iso "$(iso_now_ms)")"
+	run probe write-close "$U/updatedAt" "$now"
+	[ "$output" = OK ]
+	umount_jfs
+	[ "$(stored_field alice '.history.items | length')" = 0 ]
+	[ "$(stored_field alice .updatedAt)" = "\"$now\"" ]
+	[ "$(stored_field alice .user.data.name)" = '"Ada"' ]
+}

@@ -26,6 +26,10 @@
  *                                (30 s at most), fsync, create SYNC.<i>.done; then
  *                                close. One line per step, flushed as it happens:
  *                                "commit OK", "fsync1 ESTALE", ..., "close OK"
+ *   read-while-unlink FILE       open FILE; three threads pread() it over and over
+ *                                while the main thread unlink()s it: prints
+ *                                unlink's result, then "reads N short M" (reads that
+ *                                returned the whole file, and the others)
  *   read FILE                    the content, raw, or the errno name
  *   read-size FILE               how many bytes read() returned in total
  *   stat-size FILE               st_size
@@ -40,6 +44,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +226,57 @@ static int hold_fsync(const char *path, const char *content, const char *sync, i
 	return 0;
 }
 
+struct reader {
+	int fd;
+	off_t size;
+	int stop;     /* atomic */
+	long whole, other;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	char *buf = malloc((size_t)r->size + 1);
+
+	while (buf && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		ssize_t n = pread(r->fd, buf, (size_t)r->size + 1, 0);
+
+		if (n == r->size)
+			__atomic_add_fetch(&r->whole, 1, __ATOMIC_RELAXED);
+		else
+			__atomic_add_fetch(&r->other, 1, __ATOMIC_RELAXED);
+	}
+	free(buf);
+	return NULL;
+}
+
+static int read_while_unlink(const char *path)
+{
+	struct reader r = { .fd = -1 };
+	pthread_t th[3];
+	struct stat st;
+	int rc, e, i;
+
+	r.fd = open(path, O_RDONLY);
+	if (r.fd < 0 || fstat(r.fd, &st) < 0)
+		return say("open", -1);
+	r.size = st.st_size;
+	for (i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, reader_main, &r);
+	usleep(2000);
+	rc = unlink(path);
+	e = errno;
+	usleep(3000);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	close(r.fd);
+	errno = e;
+	say(NULL, rc);
+	printf("reads %ld short %ld\n", r.whole, r.other);
+	return 0;
+}
+
 static int do_getxattr(const char *path, const char *name, int hex)
 {
 	char buf[65536];
@@ -310,6 +366,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "hold-fsync")) {
 		NEED(4);
 		return hold_fsync(argv[2], argv[3], argv[4], (int)strtol(argv[5], NULL, 10));
+	} else if (!strcmp(cmd, "read-while-unlink")) {
+		NEED(1);
+		return read_while_unlink(argv[2]);
 	} else if (!strcmp(cmd, "read")) {
 		NEED(1);
 		return do_read(argv[2], 1);

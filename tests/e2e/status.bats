@@ -3,6 +3,12 @@
 
 load common
 
+teardown() {
+	# background listers stop with the test, whatever happened to it
+	[ -z "${JFS_TMP:-}" ] || touch "$JFS_TMP/stop"
+	jfs_teardown
+}
+
 @test ".jovofs holds config, metrics, errors and conflicts/" {
 	mount_jfs
 	run ls "$JFS_MNT/.jovofs"
@@ -86,4 +92,48 @@ load common
 	[ "$output" != ENODATA ]
 	run probe listxattr "$JFS_MNT/alice/user.json"
 	[[ "$output" == *user.jovofs.id* ]]
+}
+
+@test "conflicts read, listed and removed while new ones are kept: whole contents, no memory errors" {
+	seed_json "[$(item alice '{"name":"Ada"}')]"
+	mount_jfs -o cache_timeout=60
+	local u="$JFS_MNT/alice" c="$JFS_MNT/.jovofs/conflicts" big i k f pids=()
+	[ "$(jq -r .data.name "$u/user.json")" = Ada ]
+	seed_json "[$(item alice '{"name":"FromApp"}' 2026-05-05T05:05:05.005Z)]"
+	# listings (readdirplus: each entry is looked up) all along
+	for k in 1 2; do
+		( while [ ! -e "$JFS_TMP/stop" ] && jfs_daemon_alive; do ls -l "$c" >/dev/null 2>&1 || :; done ) 3>&- &
+		pids+=($!)
+	done
+	for round in 1 2 3 4 5 6; do
+		# each write of the version read before the app's change is ESTALE and kept
+		for i in $(seq 1 60); do
+			[ "$(probe write-close "$u/user.json" "{\"data\":{\"n\":$i}}")" = ESTALE ]
+		done
+		[ "$(ls "$c" | wc -l)" -eq 60 ]
+		rm -f "$c"/*
+		[ -z "$(ls "$c")" ] || {
+			echo "left after rm -f (and a second later):" >&2
+			ls -la "$c" >&2
+			sleep 1
+			ls -la "$c" >&2
+			false
+		}
+	done
+	# kept versions read by reader threads while they are removed
+	big="$(head -c 900000 /dev/zero | tr '\0' x)"
+	printf '{"data":{"pad":"%s"}}' "$big" >"$JFS_TMP/big.json"
+	for i in $(seq 1 40); do
+		[ "$(probe copy-close "$JFS_TMP/big.json" "$u/user.json")" = ESTALE ]
+		f="$(ls "$c")"
+		[ "$(probe read-size "$c/$f")" = "$(stat -c %s "$JFS_TMP/big.json")" ]
+		run probe read-while-unlink "$c/$f"
+		[ "${lines[0]}" = OK ]
+		[[ "${lines[1]}" == "reads "* ]]
+		[ ! -e "$c/$f" ]
+	done
+	touch "$JFS_TMP/stop"
+	wait "${pids[@]}"
+	umount_jfs
+	[ "$(stored_field alice .user.data.name)" = '"FromApp"' ]
 }
