@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "memstore.h"
+#include "testjson.h"
 
 #define CHECK_RET(got, want, err)                                                        \
 	check_at((got) == (want), __FILE__, __LINE__, #got " == " #want, "got %d (%s)", (got), \
@@ -36,39 +37,13 @@ static void log_hook(void *data, int level, const char *msg)
 	snprintf(warnings + n, sizeof(warnings) - n, "%s\n", msg);
 }
 
-/* ---- JSON helpers ---- */
-
-/* Parse test JSON the way the mount does (numbers as doubles); aborts on bad test data. */
-static json_t *J(const char *text)
-{
-	struct jfs_err err;
-	json_t *v;
-
-	if (jfs_json_parse(text, strlen(text), &v, &err)) {
-		fprintf(stderr, "bad test JSON %s: %s\n", text, err.msg);
-		exit(2);
-	}
-	return v;
-}
-
-/* Compact JSON of @v, malloc()ed. */
-static char *compact(const json_t *v)
-{
-	struct jfs_strbuf sb;
-
-	jfs_strbuf_init(&sb);
-	if (v)
-		jfs_json_dump(v, &sb, 0, 0);
-	else
-		jfs_strbuf_addstr(&sb, "(null)");
-	return jfs_strbuf_detach(&sb, NULL);
-}
+/* ---- JSON ---- */
 
 static void check_json(const json_t *got, const char *want, const char *file, int line,
 		       const char *what)
 {
-	json_t *w = J(want);
-	char *g = compact(got);
+	json_t *w = jfs_test_json(want);
+	char *g = jfs_test_stringify(got);
 
 	check_at(got && jfs_json_equal(got, w), file, line, what, "got %s, want %s", g, want);
 	free(g);
@@ -81,7 +56,7 @@ static void check_json(const json_t *got, const char *want, const char *file, in
 
 static void mem_put(struct jfs_memstore *ms, const char *id, const char *item)
 {
-	jfs_memstore_put_new(ms, id, J(item));
+	jfs_memstore_put_new(ms, id, jfs_test_json(item));
 }
 
 /* ---- fixture: a policy over a fresh store ---- */
@@ -95,7 +70,7 @@ struct fix {
 
 static void fix_init(struct fix *f, const char *stored_elements)
 {
-	json_t *se = stored_elements ? J(stored_elements) : NULL;
+	json_t *se = stored_elements ? jfs_test_json(stored_elements) : NULL;
 
 	memset(f, 0, sizeof(*f));
 	if (jfs_policy_config_parse(se, &f->p.cfg, &f->err)) {
@@ -160,7 +135,7 @@ static const char *ALICE =
 
 static char *summarise(const struct jfs_policy_config *cfg)
 {
-	char buf[512], *hidden = compact(cfg->history_hidden);
+	char buf[512], *hidden = jfs_test_stringify(cfg->history_hidden);
 
 	snprintf(buf, sizeof(buf),
 		 "user=%d session=%d expires=%lld history=%d size=%u createdAt=%d updatedAt=%d hidden=%s",
@@ -244,7 +219,7 @@ static void test_config(void)
 
 		warnings[0] = '\0';
 		jfs_err_clear(&err);
-		in = c->in ? J(c->in) : NULL;
+		in = c->in ? jfs_test_json(c->in) : NULL;
 		ret = jfs_policy_config_parse(in, &cfg, &err);
 		json_decref(in);
 		if (!c->want) {
@@ -278,7 +253,7 @@ static void test_config(void)
 	jfs_policy_config_release(&cfg);
 
 	/* describe */
-	in = J("{\"session\": {\"expiresAfterSeconds\": 60}, \"history\": {\"request\": false}, \"updateAt\": false}");
+	in = jfs_test_json("{\"session\": {\"expiresAfterSeconds\": 60}, \"history\": {\"request\": false}, \"updateAt\": false}");
 	ret = jfs_policy_config_parse(in, &cfg, &err);
 	CHECK_RET(ret, 0, err);
 	d = jfs_policy_config_describe(&cfg);
@@ -304,13 +279,14 @@ static void test_expiry(void)
 {
 	struct jfs_policy_config cfg;
 	struct jfs_err err;
-	json_t *se = J("{\"session\": {\"expiresAfterSeconds\": 900}}"), *item;
+	json_t *se = jfs_test_json("{\"session\": {\"expiresAfterSeconds\": 900}}"), *item;
 	int64_t t;
 
 	jfs_policy_config_parse(se, &cfg, &err);
 	jfs_iso_parse("2026-11-20T10:02:11.482Z", &t);
 
-	item = J("{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
+	item = jfs_test_json(
+		"{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
 	CHECK(!jfs_policy_session_expired(&cfg, item, t));
 	CHECK(!jfs_policy_session_expired(&cfg, item, t + 900000));
 	CHECK(jfs_policy_session_expired(&cfg, item, t + 900001));
@@ -322,7 +298,8 @@ static void test_expiry(void)
 	json_decref(item);
 
 	/* an offset time counts by the instant it names */
-	item = J("{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T12:02:11.482+02:00\"}}");
+	item = jfs_test_json(
+		"{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T12:02:11.482+02:00\"}}");
 	CHECK(!jfs_policy_session_expired(&cfg, item, t + 900000));
 	CHECK(jfs_policy_session_expired(&cfg, item, t + 900001));
 	json_decref(item);
@@ -338,7 +315,7 @@ static void test_expiry(void)
 		"{}",
 	};
 	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
-		item = J(never[i]);
+		item = jfs_test_json(never[i]);
 		CHECK(!jfs_policy_session_expired(&cfg, item, t + 86400000LL * 365 * 10), "%s",
 		       never[i]);
 		CHECK(jfs_item_session_updated_ms(item) == -1);
@@ -348,9 +325,10 @@ static void test_expiry(void)
 	jfs_policy_config_release(&cfg);
 
 	/* "expiresAfterSeconds": 0 counts as 900 */
-	se = J("{\"session\": {\"expiresAfterSeconds\": 0}}");
+	se = jfs_test_json("{\"session\": {\"expiresAfterSeconds\": 0}}");
 	jfs_policy_config_parse(se, &cfg, &err);
-	item = J("{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
+	item = jfs_test_json(
+		"{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
 	CHECK(!jfs_policy_session_expired(&cfg, item, t + 900000));
 	CHECK(jfs_policy_session_expired(&cfg, item, t + 900001));
 	json_decref(item);
@@ -359,7 +337,7 @@ static void test_expiry(void)
 
 	/* sessions disabled: no session.json, whatever is stored */
 	jfs_policy_config_parse(NULL, &cfg, &err);
-	item = J("{\"session\": {\"data\": {}}}");
+	item = jfs_test_json("{\"session\": {\"data\": {}}}");
 	CHECK(jfs_policy_element(&cfg, item, JFS_EL_SESSION, t) == NULL);
 	json_decref(item);
 	jfs_policy_config_release(&cfg);
@@ -372,9 +350,9 @@ static void test_views(void)
 	json_t *se, *item, *v;
 	int64_t t;
 
-	se = J("{\"history\": {\"size\": 3, \"request\": false}}");
+	se = jfs_test_json("{\"history\": {\"size\": 3, \"request\": false}}");
 	jfs_policy_config_parse(se, &cfg, &err);
-	item = J(ALICE);
+	item = jfs_test_json(ALICE);
 	CHECK(jfs_policy_history_count(&cfg, item) == 3);
 	v = jfs_policy_history_item(&cfg, item, 0);
 	CHECK_JSON(v, "{\"output\": [\"o0\"], \"nlu\": {\"intent\": \"A\"}}");
@@ -398,11 +376,11 @@ static void test_views(void)
 	json_decref(item);
 
 	/* fewer stored than size */
-	item = J("{\"history\": {\"items\": [{\"output\": 1}]}}");
+	item = jfs_test_json("{\"history\": {\"items\": [{\"output\": 1}]}}");
 	CHECK(jfs_policy_history_count(&cfg, item) == 1);
 	json_decref(item);
 	/* no history, odd history */
-	item = J("{\"history\": {\"items\": 5}, \"updatedAt\": \"nope\"}");
+	item = jfs_test_json("{\"history\": {\"items\": 5}, \"updatedAt\": \"nope\"}");
 	CHECK(jfs_policy_history_count(&cfg, item) == 0);
 	CHECK(jfs_item_updated_ms(item) == -1 && jfs_item_created_ms(item) == -1);
 	json_decref(item);
@@ -411,7 +389,7 @@ static void test_views(void)
 
 	/* disabled history shows nothing */
 	jfs_policy_config_parse(NULL, &cfg, &err);
-	item = J(ALICE);
+	item = jfs_test_json(ALICE);
 	CHECK(jfs_policy_history_count(&cfg, item) == 0);
 	CHECK(jfs_policy_history_item(&cfg, item, 0) == NULL);
 	CHECK(jfs_policy_element(&cfg, item, JFS_EL_HISTORY, 0) == NULL);
@@ -471,9 +449,9 @@ static void test_render(void)
 	for (i = 0; i < sizeof(render_cases) / sizeof(render_cases[0]); i++) {
 		const struct render_case *c = &render_cases[i];
 
-		se = c->config ? J(c->config) : NULL;
+		se = c->config ? jfs_test_json(c->config) : NULL;
 		jfs_policy_config_parse(se, &cfg, &err);
-		item = J(c->item);
+		item = jfs_test_json(c->item);
 		len = 12345;
 		out = jfs_policy_render(&cfg, item, c->el, c->idx, jfs_now_ms(), &len);
 		if (!c->want) {
@@ -935,13 +913,13 @@ static void hook_change(struct jfs_memstore *ms, const char *id)
 
 	jfs_iso_format(jfs_item_updated_ms(item) + 5, iso);
 	if (!strcmp(ms->hook_arg, "user"))
-		json_object_set_new(item, "user", J("{\"data\": {\"by\": \"app\"}}"));
+		json_object_set_new(item, "user", jfs_test_json("{\"data\": {\"by\": \"app\"}}"));
 	else if (!strcmp(ms->hook_arg, "history0"))
 		json_array_set_new(json_object_get(json_object_get(item, "history"), "items"), 0,
-				   J("{\"output\": [\"app\"]}"));
+				   jfs_test_json("{\"output\": [\"app\"]}"));
 	else if (!strcmp(ms->hook_arg, "history-unshift"))
 		json_array_insert_new(json_object_get(json_object_get(item, "history"), "items"), 0,
-				      J("{\"output\": [\"app\"]}"));
+				      jfs_test_json("{\"output\": [\"app\"]}"));
 	else
 		json_object_set_new(item, ms->hook_arg, json_integer(++n));
 	json_object_set_new(item, "updatedAt", json_string(iso));
@@ -957,7 +935,7 @@ static void hook_same_user(struct jfs_memstore *ms, const char *id)
 {
 	json_t *item = jfs_memstore_get(ms, id);
 
-	json_object_set_new(item, "user", J("{\"data\": {\"mine\": true}}"));
+	json_object_set_new(item, "user", jfs_test_json("{\"data\": {\"mine\": true}}"));
 	json_object_set_new(item, "updatedAt", json_string("2026-11-21T00:00:00.000Z"));
 }
 
