@@ -18,19 +18,7 @@
 #include "common/log.h"
 
 #include "check.h"
-
-/* JSON text as JavaScript prints it, compact. Caller frees. */
-static char *dump(const json_t *v)
-{
-	struct jfs_strbuf sb;
-
-	jfs_strbuf_init(&sb);
-	if (v)
-		jfs_json_dump(v, &sb, 0, 0);
-	else
-		jfs_strbuf_addstr(&sb, "(null)");
-	return jfs_strbuf_detach(&sb, NULL);
-}
+#include "testjson.h"
 
 static json_t *parse(const char *text)
 {
@@ -72,7 +60,7 @@ static char *value_json(const bson_t *doc, const char *key)
 	if (!bson_iter_init_find(&it, doc, key))
 		return strdup("(missing)");
 	v = jfs_bson_value_to_json(&it, NULL);
-	s = dump(v);
+	s = jfs_test_stringify(v);
 	json_decref(v);
 	return s;
 }
@@ -221,7 +209,7 @@ static void test_round_trip_unchanged(void)
 
 	/* the same through JSON text, the way an edited file comes back */
 	{
-		char *text = dump(item);
+		char *text = jfs_test_stringify(item);
 		json_t *again = parse(text);
 		bson_t out2 = BSON_INITIALIZER;
 
@@ -429,7 +417,7 @@ static void test_item(void)
 	struct jfs_err err = { 0 };
 	json_t *item = jfs_bson_to_item(doc, NULL, &err), *back;
 	bson_t out = BSON_INITIALIZER;
-	char *s = dump(item), *c;
+	char *s = jfs_test_stringify(item), *c;
 
 	CHECK_STR(s, "{\"id\":\"amzn1.x\",\"user\":{\"data\":{}},\"createdAt\":\"2026-06-30T05:50:04.034Z\"}");
 	free(s);
@@ -509,7 +497,7 @@ static void test_open(void)
 			&err) == 0);
 	d = json_object();
 	ops->describe(st, d);
-	s = dump(d);
+	s = jfs_test_stringify(d);
 	CHECK(strstr(s, "hunter2") == NULL);
 	CHECK_STR(json_string_value(json_object_get(d, "connectionString")),
 		  "mongodb://ann:***@127.0.0.1:1/appdb");
@@ -628,7 +616,7 @@ static void test_live(const char *uri)
 	ret = ops->load(st, "jovo-1", &item, &err);
 	CHECK(ret == 0);
 	if (!ret) {
-		s = dump(item);
+		s = jfs_test_stringify(item);
 		CHECK_STR(s, "{\"id\":\"jovo-1\",\"createdAt\":\"2026-06-30T05:50:04.034Z\","
 			     "\"updatedAt\":\"2026-11-20T10:02:11.482Z\",\"user\":{\"data\":{\"score\":3,"
 			     "\"ratio\":1,\"big\":{\"$numberLong\":\"9007199254740993\"},"

@@ -1,7 +1,7 @@
 /*
- * Unit tests of the storedElements policy layer (policy/), against an
- * in-memory store that implements conditional updates the way the
- * backend interface promises.
+ * Unit tests of the storedElements policy layer (policy/), against the
+ * in-memory store of memstore.c, which implements conditional updates the
+ * way the backend interface promises.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,6 +16,8 @@
 #include "policy/policy.h"
 
 #include "check.h"
+#include "memstore.h"
+#include "testjson.h"
 
 #define CHECK_RET(got, want, err)                                                        \
 	check_at((got) == (want), __FILE__, __LINE__, #got " == " #want, "got %d (%s)", (got), \
@@ -35,39 +37,13 @@ static void log_hook(void *data, int level, const char *msg)
 	snprintf(warnings + n, sizeof(warnings) - n, "%s\n", msg);
 }
 
-/* ---- JSON helpers ---- */
-
-/* Parse test JSON the way the mount does (numbers as doubles); aborts on bad test data. */
-static json_t *J(const char *text)
-{
-	struct jfs_err err;
-	json_t *v;
-
-	if (jfs_json_parse(text, strlen(text), &v, &err)) {
-		fprintf(stderr, "bad test JSON %s: %s\n", text, err.msg);
-		exit(2);
-	}
-	return v;
-}
-
-/* Compact JSON of @v, malloc()ed. */
-static char *compact(const json_t *v)
-{
-	struct jfs_strbuf sb;
-
-	jfs_strbuf_init(&sb);
-	if (v)
-		jfs_json_dump(v, &sb, 0, 0);
-	else
-		jfs_strbuf_addstr(&sb, "(null)");
-	return jfs_strbuf_detach(&sb, NULL);
-}
+/* ---- JSON ---- */
 
 static void check_json(const json_t *got, const char *want, const char *file, int line,
 		       const char *what)
 {
-	json_t *w = J(want);
-	char *g = compact(got);
+	json_t *w = jfs_test_json(want);
+	char *g = jfs_test_stringify(got);
 
 	check_at(got && jfs_json_equal(got, w), file, line, what, "got %s, want %s", g, want);
 	free(g);
@@ -76,163 +52,25 @@ static void check_json(const json_t *got, const char *want, const char *file, in
 
 #define CHECK_JSON(got, want) check_json((got), (want), __FILE__, __LINE__, #got)
 
-/* ---- the in-memory store ---- */
+/* ---- the store: memstore.c ---- */
 
-struct mem_store {
-	struct jfs_store base;
-	json_t *items; /* id -> item */
-	unsigned loads, updates, creates, removes;
-	/* simulate another writer: called at the start of the next @hook_runs updates */
-	void (*hook)(struct mem_store *ms, const char *id);
-	int hook_runs;
-	const char *hook_arg;
-};
-
-static const struct jfs_backend_ops mem_ops;
-
-static struct mem_store *mem_from_store(struct jfs_store *st)
+static void mem_put(struct jfs_memstore *ms, const char *id, const char *item)
 {
-	if (st->ops != &mem_ops)
-		abort();
-	return (struct mem_store *)st;
-}
-
-static int mem_load(struct jfs_store *st, const char *id, json_t **item, struct jfs_err *err)
-{
-	struct mem_store *ms = mem_from_store(st);
-	json_t *v = json_object_get(ms->items, id);
-
-	ms->loads++;
-	if (!v)
-		return jfs_err_set(err, ENOENT, "no user '%s'", id);
-	/* a copy, as a real backend hands out a fresh item */
-	*item = json_deep_copy(v);
-	return 0;
-}
-
-static int mem_update(struct jfs_store *st, const char *id, const struct jfs_patch *patch,
-		      struct jfs_err *err)
-{
-	struct mem_store *ms = mem_from_store(st);
-	json_t *old, *upd;
-
-	ms->updates++;
-	if (ms->hook && ms->hook_runs > 0) {
-		ms->hook_runs--;
-		ms->hook(ms, id);
-	}
-	old = json_object_get(ms->items, id);
-	if (!old)
-		return jfs_err_set(err, ENOENT, "no user '%s'", id);
-	if (!jfs_patch_condition_holds(patch, old))
-		return jfs_err_set(err, ECANCELED, "condition on '%s' failed",
-				   patch->cond_key ? patch->cond_key : "");
-	upd = jfs_patch_apply(old, patch);
-	/* never share values with the caller's patch */
-	json_object_set_new(ms->items, id, json_deep_copy(upd));
-	json_decref(upd);
-	return 0;
-}
-
-static int mem_create(struct jfs_store *st, const char *id, json_t *item, struct jfs_err *err)
-{
-	struct mem_store *ms = mem_from_store(st);
-
-	ms->creates++;
-	if (json_object_get(ms->items, id))
-		return jfs_err_set(err, EEXIST, "user '%s' exists", id);
-	json_object_set_new(ms->items, id, json_deep_copy(item));
-	return 0;
-}
-
-static int mem_remove(struct jfs_store *st, const char *id, struct jfs_err *err)
-{
-	struct mem_store *ms = mem_from_store(st);
-
-	ms->removes++;
-	if (json_object_del(ms->items, id))
-		return jfs_err_set(err, ENOENT, "no user '%s'", id);
-	return 0;
-}
-
-static int mem_list(struct jfs_store *st, const char *cursor, size_t limit,
-		    struct jfs_list_page *page, struct jfs_err *err)
-{
-	struct mem_store *ms = mem_from_store(st);
-	const char *key;
-	json_t *v;
-
-	memset(page, 0, sizeof(*page));
-	page->entries = calloc(json_object_size(ms->items) + 1, sizeof(*page->entries));
-	json_object_foreach(ms->items, key, v) {
-		page->entries[page->n].id = strdup(key);
-		page->entries[page->n].created_ms = jfs_item_created_ms(v);
-		page->entries[page->n].updated_ms = jfs_item_updated_ms(v);
-		page->n++;
-	}
-	return 0;
-}
-
-static int mem_sync(struct jfs_store *st, const char *id, struct jfs_err *err)
-{
-	return 0;
-}
-
-static void mem_close(struct jfs_store *st)
-{
-	struct mem_store *ms = mem_from_store(st);
-
-	json_decref(ms->items);
-	free(ms);
-}
-
-static const struct jfs_backend_ops mem_ops = {
-	.name = "mem",
-	.list = mem_list,
-	.load = mem_load,
-	.update = mem_update,
-	.create = mem_create,
-	.remove = mem_remove,
-	.sync = mem_sync,
-	.close = mem_close,
-};
-
-static struct mem_store *mem_new(void)
-{
-	struct mem_store *ms = calloc(1, sizeof(*ms));
-
-	ms->base.ops = &mem_ops;
-	ms->items = json_object();
-	return ms;
-}
-
-static void mem_put(struct mem_store *ms, const char *id, const char *item)
-{
-	json_object_set_new(ms->items, id, J(item));
-}
-
-static json_t *mem_get(struct mem_store *ms, const char *id)
-{
-	return json_object_get(ms->items, id);
-}
-
-static void mem_reset_counts(struct mem_store *ms)
-{
-	ms->loads = ms->updates = ms->creates = ms->removes = 0;
+	jfs_memstore_put_new(ms, id, jfs_test_json(item));
 }
 
 /* ---- fixture: a policy over a fresh store ---- */
 
 struct fix {
 	struct jfs_policy p;
-	struct mem_store *ms;
+	struct jfs_memstore *ms;
 	struct jfs_err err;
 	struct jfs_write_result res;
 };
 
 static void fix_init(struct fix *f, const char *stored_elements)
 {
-	json_t *se = stored_elements ? J(stored_elements) : NULL;
+	json_t *se = stored_elements ? jfs_test_json(stored_elements) : NULL;
 
 	memset(f, 0, sizeof(*f));
 	if (jfs_policy_config_parse(se, &f->p.cfg, &f->err)) {
@@ -240,7 +78,7 @@ static void fix_init(struct fix *f, const char *stored_elements)
 		exit(2);
 	}
 	json_decref(se);
-	f->ms = mem_new();
+	f->ms = jfs_memstore_new();
 	f->p.store = &f->ms->base;
 }
 
@@ -248,14 +86,14 @@ static void fix_release(struct fix *f)
 {
 	jfs_write_result_release(&f->res);
 	jfs_policy_config_release(&f->p.cfg);
-	mem_close(&f->ms->base);
+	f->ms->base.ops->close(&f->ms->base);
 }
 
 /* Write @text to element @el of user "alice", as served @seen (a copy of what is stored when NULL). */
 static int fix_write(struct fix *f, enum jfs_elem el, size_t idx, const char *text,
 		     const char *fname)
 {
-	json_t *seen = json_deep_copy(mem_get(f->ms, "alice"));
+	json_t *seen = json_deep_copy(jfs_memstore_get(f->ms, "alice"));
 	int ret;
 
 	jfs_write_result_release(&f->res);
@@ -268,7 +106,7 @@ static int fix_write(struct fix *f, enum jfs_elem el, size_t idx, const char *te
 
 static int fix_remove(struct fix *f, enum jfs_elem el, size_t idx, const char *fname)
 {
-	json_t *seen = json_deep_copy(mem_get(f->ms, "alice"));
+	json_t *seen = json_deep_copy(jfs_memstore_get(f->ms, "alice"));
 	int ret;
 
 	jfs_write_result_release(&f->res);
@@ -297,7 +135,7 @@ static const char *ALICE =
 
 static char *summarise(const struct jfs_policy_config *cfg)
 {
-	char buf[512], *hidden = compact(cfg->history_hidden);
+	char buf[512], *hidden = jfs_test_stringify(cfg->history_hidden);
 
 	snprintf(buf, sizeof(buf),
 		 "user=%d session=%d expires=%lld history=%d size=%u createdAt=%d updatedAt=%d hidden=%s",
@@ -381,7 +219,7 @@ static void test_config(void)
 
 		warnings[0] = '\0';
 		jfs_err_clear(&err);
-		in = c->in ? J(c->in) : NULL;
+		in = c->in ? jfs_test_json(c->in) : NULL;
 		ret = jfs_policy_config_parse(in, &cfg, &err);
 		json_decref(in);
 		if (!c->want) {
@@ -415,7 +253,7 @@ static void test_config(void)
 	jfs_policy_config_release(&cfg);
 
 	/* describe */
-	in = J("{\"session\": {\"expiresAfterSeconds\": 60}, \"history\": {\"request\": false}, \"updateAt\": false}");
+	in = jfs_test_json("{\"session\": {\"expiresAfterSeconds\": 60}, \"history\": {\"request\": false}, \"updateAt\": false}");
 	ret = jfs_policy_config_parse(in, &cfg, &err);
 	CHECK_RET(ret, 0, err);
 	d = jfs_policy_config_describe(&cfg);
@@ -441,13 +279,14 @@ static void test_expiry(void)
 {
 	struct jfs_policy_config cfg;
 	struct jfs_err err;
-	json_t *se = J("{\"session\": {\"expiresAfterSeconds\": 900}}"), *item;
+	json_t *se = jfs_test_json("{\"session\": {\"expiresAfterSeconds\": 900}}"), *item;
 	int64_t t;
 
 	jfs_policy_config_parse(se, &cfg, &err);
 	jfs_iso_parse("2026-11-20T10:02:11.482Z", &t);
 
-	item = J("{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
+	item = jfs_test_json(
+		"{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
 	CHECK(!jfs_policy_session_expired(&cfg, item, t));
 	CHECK(!jfs_policy_session_expired(&cfg, item, t + 900000));
 	CHECK(jfs_policy_session_expired(&cfg, item, t + 900001));
@@ -459,7 +298,8 @@ static void test_expiry(void)
 	json_decref(item);
 
 	/* an offset time counts by the instant it names */
-	item = J("{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T12:02:11.482+02:00\"}}");
+	item = jfs_test_json(
+		"{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T12:02:11.482+02:00\"}}");
 	CHECK(!jfs_policy_session_expired(&cfg, item, t + 900000));
 	CHECK(jfs_policy_session_expired(&cfg, item, t + 900001));
 	json_decref(item);
@@ -475,7 +315,7 @@ static void test_expiry(void)
 		"{}",
 	};
 	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
-		item = J(never[i]);
+		item = jfs_test_json(never[i]);
 		CHECK(!jfs_policy_session_expired(&cfg, item, t + 86400000LL * 365 * 10), "%s",
 		       never[i]);
 		CHECK(jfs_item_session_updated_ms(item) == -1);
@@ -485,9 +325,10 @@ static void test_expiry(void)
 	jfs_policy_config_release(&cfg);
 
 	/* "expiresAfterSeconds": 0 counts as 900 */
-	se = J("{\"session\": {\"expiresAfterSeconds\": 0}}");
+	se = jfs_test_json("{\"session\": {\"expiresAfterSeconds\": 0}}");
 	jfs_policy_config_parse(se, &cfg, &err);
-	item = J("{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
+	item = jfs_test_json(
+		"{\"session\": {\"data\": {}, \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}}");
 	CHECK(!jfs_policy_session_expired(&cfg, item, t + 900000));
 	CHECK(jfs_policy_session_expired(&cfg, item, t + 900001));
 	json_decref(item);
@@ -496,7 +337,7 @@ static void test_expiry(void)
 
 	/* sessions disabled: no session.json, whatever is stored */
 	jfs_policy_config_parse(NULL, &cfg, &err);
-	item = J("{\"session\": {\"data\": {}}}");
+	item = jfs_test_json("{\"session\": {\"data\": {}}}");
 	CHECK(jfs_policy_element(&cfg, item, JFS_EL_SESSION, t) == NULL);
 	json_decref(item);
 	jfs_policy_config_release(&cfg);
@@ -509,9 +350,9 @@ static void test_views(void)
 	json_t *se, *item, *v;
 	int64_t t;
 
-	se = J("{\"history\": {\"size\": 3, \"request\": false}}");
+	se = jfs_test_json("{\"history\": {\"size\": 3, \"request\": false}}");
 	jfs_policy_config_parse(se, &cfg, &err);
-	item = J(ALICE);
+	item = jfs_test_json(ALICE);
 	CHECK(jfs_policy_history_count(&cfg, item) == 3);
 	v = jfs_policy_history_item(&cfg, item, 0);
 	CHECK_JSON(v, "{\"output\": [\"o0\"], \"nlu\": {\"intent\": \"A\"}}");
@@ -535,11 +376,11 @@ static void test_views(void)
 	json_decref(item);
 
 	/* fewer stored than size */
-	item = J("{\"history\": {\"items\": [{\"output\": 1}]}}");
+	item = jfs_test_json("{\"history\": {\"items\": [{\"output\": 1}]}}");
 	CHECK(jfs_policy_history_count(&cfg, item) == 1);
 	json_decref(item);
 	/* no history, odd history */
-	item = J("{\"history\": {\"items\": 5}, \"updatedAt\": \"nope\"}");
+	item = jfs_test_json("{\"history\": {\"items\": 5}, \"updatedAt\": \"nope\"}");
 	CHECK(jfs_policy_history_count(&cfg, item) == 0);
 	CHECK(jfs_item_updated_ms(item) == -1 && jfs_item_created_ms(item) == -1);
 	json_decref(item);
@@ -548,7 +389,7 @@ static void test_views(void)
 
 	/* disabled history shows nothing */
 	jfs_policy_config_parse(NULL, &cfg, &err);
-	item = J(ALICE);
+	item = jfs_test_json(ALICE);
 	CHECK(jfs_policy_history_count(&cfg, item) == 0);
 	CHECK(jfs_policy_history_item(&cfg, item, 0) == NULL);
 	CHECK(jfs_policy_element(&cfg, item, JFS_EL_HISTORY, 0) == NULL);
@@ -608,9 +449,9 @@ static void test_render(void)
 	for (i = 0; i < sizeof(render_cases) / sizeof(render_cases[0]); i++) {
 		const struct render_case *c = &render_cases[i];
 
-		se = c->config ? J(c->config) : NULL;
+		se = c->config ? jfs_test_json(c->config) : NULL;
 		jfs_policy_config_parse(se, &cfg, &err);
-		item = J(c->item);
+		item = jfs_test_json(c->item);
 		len = 12345;
 		out = jfs_policy_render(&cfg, item, c->el, c->idx, jfs_now_ms(), &len);
 		if (!c->want) {
@@ -707,7 +548,7 @@ static void test_validation(void)
 
 	fix_init(&f, "{\"session\": true, \"history\": true}");
 	mem_put(f.ms, "alice", ALICE);
-	before = json_deep_copy(mem_get(f.ms, "alice"));
+	before = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ret = fix_write(&f, cases[i].el, cases[i].idx, cases[i].text, cases[i].fname);
 		CHECK(ret == cases[i].ret, "validation case %zu: got %d (%s)", i, ret, f.err.msg);
@@ -723,7 +564,7 @@ static void test_validation(void)
 	CHECK_HAS(f.err.msg, "unexpected token");
 	/* nothing reached the store, not even a load */
 	CHECK(f.ms->updates == 0 && f.ms->loads == 0);
-	CHECK(jfs_json_equal(before, mem_get(f.ms, "alice")));
+	CHECK(jfs_json_equal(before, jfs_memstore_get(f.ms, "alice")));
 	json_decref(before);
 	fix_release(&f);
 
@@ -783,9 +624,10 @@ static void test_noop(void)
 	fix_init(&f, "{\"session\": {\"expiresAfterSeconds\": 2000000000}, \"history\": {\"request\": false}}");
 	mem_put(f.ms, "alice", ALICE);
 	/* stored integers as a backend would hand them (json_integer), written as doubles */
-	json_object_set_new(json_object_get(json_object_get(mem_get(f.ms, "alice"), "user"), "data"),
-			    "score", json_integer(3));
-	before = json_deep_copy(mem_get(f.ms, "alice"));
+	json_object_set_new(
+	    json_object_get(json_object_get(jfs_memstore_get(f.ms, "alice"), "user"), "data"),
+	    "score", json_integer(3));
+	before = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
 		ret = fix_write(&f, same[i].el, same[i].idx, same[i].text, "alice/x");
 		CHECK(ret == 0 && f.res.noop, "no-op case %zu: ret %d noop %d (%s)", i, ret,
@@ -793,7 +635,7 @@ static void test_noop(void)
 		CHECK(f.res.item && jfs_json_equal(f.res.item, before), "no-op case %zu: item", i);
 	}
 	CHECK(f.ms->updates == 0);
-	CHECK(jfs_json_equal(before, mem_get(f.ms, "alice")));
+	CHECK(jfs_json_equal(before, jfs_memstore_get(f.ms, "alice")));
 
 	/* the no-op hands back the served item itself */
 	seen = json_deep_copy(before);
@@ -806,7 +648,7 @@ static void test_noop(void)
 
 	/* seen NULL: compared with what is loaded */
 	jfs_write_result_release(&f.res);
-	mem_reset_counts(f.ms);
+	jfs_memstore_reset_counts(f.ms);
 	ret = jfs_policy_write(&f.p, "alice", NULL, JFS_EL_USER, 0, "{\"data\":{\"name\":\"Ada\",\"score\":3}}",
 			       strlen("{\"data\":{\"name\":\"Ada\",\"score\":3}}"), "alice/user.json",
 			       &f.res, &f.err);
@@ -829,14 +671,14 @@ static void test_write_user(void)
 
 	fix_init(&f, NULL);
 	mem_put(f.ms, "alice", ALICE);
-	before = json_deep_copy(mem_get(f.ms, "alice"));
+	before = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	t0 = jfs_now_ms();
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {\"name\": \"Bob\", \"x\": 0.1}, \"extra\": 1}\n",
 			"alice/user.json");
 	t1 = jfs_now_ms();
 	CHECK_RET(ret, 0, f.err);
 	CHECK(!f.res.noop);
-	after = mem_get(f.ms, "alice");
+	after = jfs_memstore_get(f.ms, "alice");
 	CHECK_JSON(json_object_get(after, "user"), "{\"data\": {\"name\": \"Bob\", \"x\": 0.1}, \"extra\": 1}");
 	upd = jfs_item_updated_ms(after);
 	CHECK(upd >= t0 && upd <= t1 + 1, "updatedAt %s", str_of(after, "updatedAt"));
@@ -857,14 +699,15 @@ static void test_write_user(void)
 	/* a second write right away still moves updatedAt on */
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {}}", "alice/user.json");
 	CHECK_RET(ret, 0, f.err);
-	CHECK(jfs_item_updated_ms(mem_get(f.ms, "alice")) > upd);
+	CHECK(jfs_item_updated_ms(jfs_memstore_get(f.ms, "alice")) > upd);
 	json_decref(before);
 
 	/* user absent from the item: the write adds it */
-	json_object_del(mem_get(f.ms, "alice"), "user");
+	json_object_del(jfs_memstore_get(f.ms, "alice"), "user");
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {\"a\": 1}}", "alice/user.json");
 	CHECK_RET(ret, 0, f.err);
-	CHECK_JSON(json_object_get(mem_get(f.ms, "alice"), "user"), "{\"data\": {\"a\": 1}}");
+	CHECK_JSON(json_object_get(jfs_memstore_get(f.ms, "alice"), "user"),
+		   "{\"data\": {\"a\": 1}}");
 
 	/* no such user */
 	jfs_write_result_release(&f.res);
@@ -877,11 +720,11 @@ static void test_write_user(void)
 	/* updatedAt disabled: no bump, the condition is the element itself */
 	fix_init(&f, "{\"updatedAt\": false}");
 	mem_put(f.ms, "alice", ALICE);
-	before = json_deep_copy(mem_get(f.ms, "alice"));
+	before = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {}}", "alice/user.json");
 	CHECK_RET(ret, 0, f.err);
-	CHECK(others_kept(before, mem_get(f.ms, "alice"), ",user,"));
-	CHECK_STR(str_of(mem_get(f.ms, "alice"), "updatedAt"), "2026-11-20T10:02:11.482Z");
+	CHECK(others_kept(before, jfs_memstore_get(f.ms, "alice"), ",user,"));
+	CHECK_STR(str_of(jfs_memstore_get(f.ms, "alice"), "updatedAt"), "2026-11-20T10:02:11.482Z");
 	json_decref(before);
 	fix_release(&f);
 }
@@ -895,7 +738,7 @@ static void test_write_session(void)
 
 	fix_init(&f, "{\"session\": {\"expiresAfterSeconds\": 60}}");
 	mem_put(f.ms, "alice", ALICE); /* its session expired long ago */
-	before = json_deep_copy(mem_get(f.ms, "alice"));
+	before = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	CHECK(jfs_policy_element(&f.p.cfg, before, JFS_EL_SESSION, jfs_now_ms()) == NULL);
 	CHECK(jfs_policy_render(&f.p.cfg, before, JFS_EL_SESSION, 0, jfs_now_ms(), &(size_t){ 0 }) ==
 	      NULL);
@@ -904,16 +747,17 @@ static void test_write_session(void)
 	ret = fix_write(&f, JFS_EL_SESSION, 0, "{\"data\": {\"step\": 1}}", "alice/session.json");
 	CHECK_RET(ret, 0, f.err);
 	CHECK(!f.res.noop);
-	s = json_object_get(mem_get(f.ms, "alice"), "session");
+	s = json_object_get(jfs_memstore_get(f.ms, "alice"), "session");
 	CHECK(json_object_size(s) == 3);
 	CHECK_JSON(json_object_get(s, "data"), "{\"step\": 1}");
-	CHECK(jfs_item_session_updated_ms(mem_get(f.ms, "alice")) >= t0);
-	CHECK_STR(str_of(s, "updatedAt"), str_of(mem_get(f.ms, "alice"), "updatedAt"));
+	CHECK(jfs_item_session_updated_ms(jfs_memstore_get(f.ms, "alice")) >= t0);
+	CHECK_STR(str_of(s, "updatedAt"), str_of(jfs_memstore_get(f.ms, "alice"), "updatedAt"));
 	CHECK_STR(str_of(s, "createdAt"), str_of(s, "updatedAt"));
-	CHECK(others_kept(before, mem_get(f.ms, "alice"), ",session,updatedAt,"));
+	CHECK(others_kept(before, jfs_memstore_get(f.ms, "alice"), ",session,updatedAt,"));
 	now = jfs_now_ms();
-	CHECK(jfs_policy_element(&f.p.cfg, mem_get(f.ms, "alice"), JFS_EL_SESSION, now) != NULL);
-	CHECK(jfs_json_equal(f.res.item, mem_get(f.ms, "alice")));
+	CHECK(jfs_policy_element(&f.p.cfg, jfs_memstore_get(f.ms, "alice"), JFS_EL_SESSION, now) !=
+	      NULL);
+	CHECK(jfs_json_equal(f.res.item, jfs_memstore_get(f.ms, "alice")));
 
 	/* a given createdAt stays; a stale updatedAt is refreshed */
 	ret = fix_write(&f, JFS_EL_SESSION, 0,
@@ -921,15 +765,15 @@ static void test_write_session(void)
 			" \"updatedAt\": \"2020-01-01T00:00:00.000Z\"}",
 			"alice/session.json");
 	CHECK_RET(ret, 0, f.err);
-	s = json_object_get(mem_get(f.ms, "alice"), "session");
+	s = json_object_get(jfs_memstore_get(f.ms, "alice"), "session");
 	CHECK_STR(str_of(s, "createdAt"), "2026-01-01T00:00:00.000Z");
-	CHECK(jfs_item_session_updated_ms(mem_get(f.ms, "alice")) >= t0);
+	CHECK(jfs_item_session_updated_ms(jfs_memstore_get(f.ms, "alice")) >= t0);
 	json_decref(before);
 
 	/* remove it */
 	ret = fix_remove(&f, JFS_EL_SESSION, 0, "alice/session.json");
 	CHECK_RET(ret, 0, f.err);
-	CHECK(json_object_get(mem_get(f.ms, "alice"), "session") == NULL);
+	CHECK(json_object_get(jfs_memstore_get(f.ms, "alice"), "session") == NULL);
 	CHECK(json_object_get(f.res.item, "session") == NULL);
 	ret = fix_remove(&f, JFS_EL_SESSION, 0, "alice/session.json");
 	CHECK_RET(ret, -ENOENT, f.err);
@@ -940,7 +784,7 @@ static void test_write_session(void)
 	mem_put(f.ms, "alice", ALICE);
 	ret = fix_remove(&f, JFS_EL_SESSION, 0, "alice/session.json");
 	CHECK_RET(ret, -ENOENT, f.err);
-	CHECK(json_object_get(mem_get(f.ms, "alice"), "session") != NULL);
+	CHECK(json_object_get(jfs_memstore_get(f.ms, "alice"), "session") != NULL);
 	CHECK(f.ms->updates == 0);
 	fix_release(&f);
 }
@@ -953,11 +797,12 @@ static void test_write_history(void)
 
 	fix_init(&f, "{\"history\": {\"size\": 3, \"request\": false}}");
 	mem_put(f.ms, "alice", ALICE);
-	json_object_set_new(json_object_get(mem_get(f.ms, "alice"), "history"), "custom", json_true());
-	before = json_deep_copy(mem_get(f.ms, "alice"));
+	json_object_set_new(json_object_get(jfs_memstore_get(f.ms, "alice"), "history"), "custom",
+			    json_true());
+	before = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	ret = fix_write(&f, JFS_EL_HISTORY, 1, "{\"output\": [\"new\"]}", "alice/history/1.json");
 	CHECK_RET(ret, 0, f.err);
-	hist = json_object_get(mem_get(f.ms, "alice"), "history");
+	hist = json_object_get(jfs_memstore_get(f.ms, "alice"), "history");
 	items = json_object_get(hist, "items");
 	/* trimmed to size, the others kept, the hidden key of the replaced item kept */
 	CHECK(json_array_size(items) == 3);
@@ -966,24 +811,26 @@ static void test_write_history(void)
 	CHECK_JSON(json_array_get(items, 1), "{\"output\": [\"new\"], \"request\": {\"r\": 1}}");
 	CHECK_JSON(json_array_get(items, 2), "{\"output\": [\"o2\"], \"request\": {\"r\": 2}}");
 	CHECK(json_is_true(json_object_get(hist, "custom")));
-	CHECK(others_kept(before, mem_get(f.ms, "alice"), ",history,updatedAt,"));
-	CHECK(jfs_json_equal(f.res.item, mem_get(f.ms, "alice")));
+	CHECK(others_kept(before, jfs_memstore_get(f.ms, "alice"), ",history,updatedAt,"));
+	CHECK(jfs_json_equal(f.res.item, jfs_memstore_get(f.ms, "alice")));
 	json_decref(before);
 
 	/* a hidden key written is ignored: the stored one stays */
 	ret = fix_write(&f, JFS_EL_HISTORY, 2, "{\"output\": [\"x\"], \"request\": \"mine\"}",
 			"alice/history/2.json");
 	CHECK_RET(ret, 0, f.err);
-	items = json_object_get(json_object_get(mem_get(f.ms, "alice"), "history"), "items");
+	items = json_object_get(json_object_get(jfs_memstore_get(f.ms, "alice"), "history"),
+				"items");
 	CHECK_JSON(json_array_get(items, 2), "{\"output\": [\"x\"], \"request\": {\"r\": 2}}");
 
 	/* remove item 0: the others move up */
 	ret = fix_remove(&f, JFS_EL_HISTORY, 0, "alice/history/0.json");
 	CHECK_RET(ret, 0, f.err);
-	items = json_object_get(json_object_get(mem_get(f.ms, "alice"), "history"), "items");
+	items = json_object_get(json_object_get(jfs_memstore_get(f.ms, "alice"), "history"),
+				"items");
 	CHECK(json_array_size(items) == 2);
 	CHECK_JSON(json_array_get(items, 0), "{\"output\": [\"new\"], \"request\": {\"r\": 1}}");
-	CHECK(jfs_policy_history_count(&f.p.cfg, mem_get(f.ms, "alice")) == 2);
+	CHECK(jfs_policy_history_count(&f.p.cfg, jfs_memstore_get(f.ms, "alice")) == 2);
 	/* no such item */
 	ret = fix_remove(&f, JFS_EL_HISTORY, 2, "alice/history/2.json");
 	CHECK_RET(ret, -ENOENT, f.err);
@@ -992,7 +839,8 @@ static void test_write_history(void)
 	/* append the next item; a gap is refused */
 	ret = fix_write(&f, JFS_EL_HISTORY, 2, "{\"output\": [\"appended\"]}", "alice/history/2.json");
 	CHECK_RET(ret, 0, f.err);
-	items = json_object_get(json_object_get(mem_get(f.ms, "alice"), "history"), "items");
+	items = json_object_get(json_object_get(jfs_memstore_get(f.ms, "alice"), "history"),
+				"items");
 	CHECK(json_array_size(items) == 3);
 	CHECK_JSON(json_array_get(items, 2), "{\"output\": [\"appended\"]}");
 	fix_release(&f);
@@ -1005,7 +853,7 @@ static void test_write_history(void)
 	CHECK(f.ms->updates == 0);
 	ret = fix_write(&f, JFS_EL_HISTORY, 0, "{\"output\": []}", "alice/history/0.json");
 	CHECK_RET(ret, 0, f.err);
-	CHECK_JSON(json_object_get(mem_get(f.ms, "alice"), "history"),
+	CHECK_JSON(json_object_get(jfs_memstore_get(f.ms, "alice"), "history"),
 		   "{\"items\": [{\"output\": []}]}");
 	fix_release(&f);
 
@@ -1014,7 +862,8 @@ static void test_write_history(void)
 	mem_put(f.ms, "alice", ALICE);
 	ret = fix_remove(&f, JFS_EL_HISTORY, 1, "alice/history/1.json");
 	CHECK_RET(ret, 0, f.err);
-	items = json_object_get(json_object_get(mem_get(f.ms, "alice"), "history"), "items");
+	items = json_object_get(json_object_get(jfs_memstore_get(f.ms, "alice"), "history"),
+				"items");
 	CHECK(json_array_size(items) == 2);
 	CHECK_JSON(json_array_get(items, 1), "{\"output\": [\"o2\"], \"request\": {\"r\": 2}}");
 	fix_release(&f);
@@ -1028,26 +877,27 @@ static void test_write_times(void)
 
 	fix_init(&f, NULL);
 	mem_put(f.ms, "alice", ALICE);
-	before = json_deep_copy(mem_get(f.ms, "alice"));
+	before = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	ret = fix_write(&f, JFS_EL_CREATED_AT, 0, "  2026-01-02T03:04:05+02:00\n", "alice/createdAt");
 	CHECK_RET(ret, 0, f.err);
-	CHECK_STR(str_of(mem_get(f.ms, "alice"), "createdAt"), "2026-01-02T01:04:05.000Z");
-	CHECK(others_kept(before, mem_get(f.ms, "alice"), ",createdAt,updatedAt,"));
-	CHECK(strcmp(str_of(mem_get(f.ms, "alice"), "updatedAt"), "2026-11-20T10:02:11.482Z"));
+	CHECK_STR(str_of(jfs_memstore_get(f.ms, "alice"), "createdAt"), "2026-01-02T01:04:05.000Z");
+	CHECK(others_kept(before, jfs_memstore_get(f.ms, "alice"), ",createdAt,updatedAt,"));
+	CHECK(strcmp(str_of(jfs_memstore_get(f.ms, "alice"), "updatedAt"),
+		     "2026-11-20T10:02:11.482Z"));
 
 	ret = fix_write(&f, JFS_EL_UPDATED_AT, 0, "2027-03-04\n", "alice/updatedAt");
 	CHECK_RET(ret, 0, f.err);
-	CHECK_STR(str_of(mem_get(f.ms, "alice"), "updatedAt"), "2027-03-04T00:00:00.000Z");
+	CHECK_STR(str_of(jfs_memstore_get(f.ms, "alice"), "updatedAt"), "2027-03-04T00:00:00.000Z");
 	CHECK_STR(str_of(f.res.item, "updatedAt"), "2027-03-04T00:00:00.000Z");
-	CHECK(others_kept(before, mem_get(f.ms, "alice"), ",createdAt,updatedAt,"));
+	CHECK(others_kept(before, jfs_memstore_get(f.ms, "alice"), ",createdAt,updatedAt,"));
 
 	ret = fix_write(&f, JFS_EL_UPDATED_AT, 0, "2027-03-04T01:02:03.4567Z", "alice/updatedAt");
 	CHECK_RET(ret, 0, f.err);
-	CHECK_STR(str_of(mem_get(f.ms, "alice"), "updatedAt"), "2027-03-04T01:02:03.456Z");
+	CHECK_STR(str_of(jfs_memstore_get(f.ms, "alice"), "updatedAt"), "2027-03-04T01:02:03.456Z");
 
 	ret = fix_remove(&f, JFS_EL_CREATED_AT, 0, "alice/createdAt");
 	CHECK_RET(ret, 0, f.err);
-	CHECK(json_object_get(mem_get(f.ms, "alice"), "createdAt") == NULL);
+	CHECK(json_object_get(jfs_memstore_get(f.ms, "alice"), "createdAt") == NULL);
 	json_decref(before);
 	fix_release(&f);
 }
@@ -1055,37 +905,37 @@ static void test_write_times(void)
 /* ---- concurrency ---- */
 
 /* Another writer sets @key (hook_arg) of the item to a new value and bumps updatedAt. */
-static void hook_change(struct mem_store *ms, const char *id)
+static void hook_change(struct jfs_memstore *ms, const char *id)
 {
 	static int n;
-	json_t *item = mem_get(ms, id);
+	json_t *item = jfs_memstore_get(ms, id);
 	char iso[32];
 
 	jfs_iso_format(jfs_item_updated_ms(item) + 5, iso);
 	if (!strcmp(ms->hook_arg, "user"))
-		json_object_set_new(item, "user", J("{\"data\": {\"by\": \"app\"}}"));
+		json_object_set_new(item, "user", jfs_test_json("{\"data\": {\"by\": \"app\"}}"));
 	else if (!strcmp(ms->hook_arg, "history0"))
 		json_array_set_new(json_object_get(json_object_get(item, "history"), "items"), 0,
-				   J("{\"output\": [\"app\"]}"));
+				   jfs_test_json("{\"output\": [\"app\"]}"));
 	else if (!strcmp(ms->hook_arg, "history-unshift"))
 		json_array_insert_new(json_object_get(json_object_get(item, "history"), "items"), 0,
-				      J("{\"output\": [\"app\"]}"));
+				      jfs_test_json("{\"output\": [\"app\"]}"));
 	else
 		json_object_set_new(item, ms->hook_arg, json_integer(++n));
 	json_object_set_new(item, "updatedAt", json_string(iso));
 }
 
-static void hook_delete(struct mem_store *ms, const char *id)
+static void hook_delete(struct jfs_memstore *ms, const char *id)
 {
 	json_object_del(ms->items, id);
 }
 
 /* Our own earlier request landed (the reply got lost): user already is what we write. */
-static void hook_same_user(struct mem_store *ms, const char *id)
+static void hook_same_user(struct jfs_memstore *ms, const char *id)
 {
-	json_t *item = mem_get(ms, id);
+	json_t *item = jfs_memstore_get(ms, id);
 
-	json_object_set_new(item, "user", J("{\"data\": {\"mine\": true}}"));
+	json_object_set_new(item, "user", jfs_test_json("{\"data\": {\"mine\": true}}"));
 	json_object_set_new(item, "updatedAt", json_string("2026-11-21T00:00:00.000Z"));
 }
 
@@ -1104,9 +954,10 @@ static void test_conflicts(void)
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {\"mine\": true}}", "alice/user.json");
 	CHECK_RET(ret, 0, f.err);
 	CHECK(f.ms->updates == 2 && f.ms->loads == 1);
-	CHECK_JSON(json_object_get(mem_get(f.ms, "alice"), "user"), "{\"data\": {\"mine\": true}}");
-	CHECK(json_is_integer(json_object_get(mem_get(f.ms, "alice"), "custom")));
-	CHECK(jfs_json_equal(f.res.item, mem_get(f.ms, "alice")));
+	CHECK_JSON(json_object_get(jfs_memstore_get(f.ms, "alice"), "user"),
+		   "{\"data\": {\"mine\": true}}");
+	CHECK(json_is_integer(json_object_get(jfs_memstore_get(f.ms, "alice"), "custom")));
+	CHECK(jfs_json_equal(f.res.item, jfs_memstore_get(f.ms, "alice")));
 	fix_release(&f);
 
 	/* the same element changed meanwhile: ESTALE, and the store keeps the other's change */
@@ -1115,11 +966,11 @@ static void test_conflicts(void)
 	f.ms->hook = hook_change;
 	f.ms->hook_arg = "user";
 	f.ms->hook_runs = 1;
-	seen = json_deep_copy(mem_get(f.ms, "alice"));
+	seen = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	expect = json_deep_copy(seen);
 	hook_change(f.ms, "alice"); /* what the store will hold after the hook */
 	json_decref(expect);
-	expect = json_deep_copy(mem_get(f.ms, "alice"));
+	expect = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
 	json_object_set_new(f.ms->items, "alice", json_deep_copy(seen));
 	ret = jfs_policy_write(&f.p, "alice", seen, JFS_EL_USER, 0, "{\"data\": {\"mine\": true}}",
 			       strlen("{\"data\": {\"mine\": true}}"), "alice/user.json", &f.res,
@@ -1129,8 +980,9 @@ static void test_conflicts(void)
 		  "'alice/user.json' was changed by someone else since it was read; your version was not stored");
 	CHECK(f.err.code == ESTALE);
 	CHECK(f.ms->updates == 1);
-	CHECK_JSON(json_object_get(mem_get(f.ms, "alice"), "user"), "{\"data\": {\"by\": \"app\"}}");
-	CHECK(others_kept(expect, mem_get(f.ms, "alice"), ",updatedAt,"));
+	CHECK_JSON(json_object_get(jfs_memstore_get(f.ms, "alice"), "user"),
+		   "{\"data\": {\"by\": \"app\"}}");
+	CHECK(others_kept(expect, jfs_memstore_get(f.ms, "alice"), ",updatedAt,"));
 	CHECK(f.res.item == NULL);
 	json_decref(expect);
 	json_decref(seen);
@@ -1144,7 +996,7 @@ static void test_conflicts(void)
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {\"mine\": true}}", "alice/user.json");
 	CHECK_RET(ret, 0, f.err);
 	CHECK(f.ms->updates == 1);
-	CHECK(jfs_json_equal(f.res.item, mem_get(f.ms, "alice")));
+	CHECK(jfs_json_equal(f.res.item, jfs_memstore_get(f.ms, "alice")));
 	fix_release(&f);
 
 	/* changing all the time: gives up after max_retries */
@@ -1157,7 +1009,7 @@ static void test_conflicts(void)
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {\"mine\": true}}", "alice/user.json");
 	CHECK_RET(ret, -ESTALE, f.err);
 	CHECK(f.ms->updates == 3);
-	CHECK_JSON(json_object_get(mem_get(f.ms, "alice"), "user"),
+	CHECK_JSON(json_object_get(jfs_memstore_get(f.ms, "alice"), "user"),
 		   "{\"data\": {\"name\": \"Ada\", \"score\": 3}}");
 	fix_release(&f);
 
@@ -1179,7 +1031,7 @@ static void test_conflicts(void)
 	f.ms->hook_runs = 1;
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {}}", "alice/user.json");
 	CHECK_RET(ret, -ENOENT, f.err);
-	CHECK(mem_get(f.ms, "alice") == NULL);
+	CHECK(jfs_memstore_get(f.ms, "alice") == NULL);
 	fix_release(&f);
 
 	/* updatedAt disabled: a change to another element does not even conflict */
@@ -1191,7 +1043,7 @@ static void test_conflicts(void)
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {}}", "alice/user.json");
 	CHECK_RET(ret, 0, f.err);
 	CHECK(f.ms->updates == 1);
-	CHECK(json_is_integer(json_object_get(mem_get(f.ms, "alice"), "custom")));
+	CHECK(json_is_integer(json_object_get(jfs_memstore_get(f.ms, "alice"), "custom")));
 	fix_release(&f);
 
 	/* ... but a change to the element does */
@@ -1202,7 +1054,8 @@ static void test_conflicts(void)
 	f.ms->hook_runs = 1;
 	ret = fix_write(&f, JFS_EL_USER, 0, "{\"data\": {}}", "alice/user.json");
 	CHECK_RET(ret, -ESTALE, f.err);
-	CHECK_JSON(json_object_get(mem_get(f.ms, "alice"), "user"), "{\"data\": {\"by\": \"app\"}}");
+	CHECK_JSON(json_object_get(jfs_memstore_get(f.ms, "alice"), "user"),
+		   "{\"data\": {\"by\": \"app\"}}");
 	fix_release(&f);
 
 	/* history: another item changed -> retried, that change kept */
@@ -1214,7 +1067,8 @@ static void test_conflicts(void)
 	ret = fix_write(&f, JFS_EL_HISTORY, 2, "{\"output\": [\"mine\"]}", "alice/history/2.json");
 	CHECK_RET(ret, 0, f.err);
 	CHECK(f.ms->updates == 2);
-	CHECK_JSON(json_object_get(json_object_get(mem_get(f.ms, "alice"), "history"), "items"),
+	CHECK_JSON(json_object_get(json_object_get(jfs_memstore_get(f.ms, "alice"), "history"),
+				   "items"),
 		   "[{\"output\": [\"app\"]}, {\"output\": [\"o1\"], \"nlu\": {\"intent\": \"B\"}, \"request\": {\"r\": 1}},"
 		   " {\"output\": [\"mine\"]}, {\"output\": [\"o3\"]}]");
 	fix_release(&f);
@@ -1227,7 +1081,8 @@ static void test_conflicts(void)
 	f.ms->hook_runs = 1;
 	ret = fix_write(&f, JFS_EL_HISTORY, 2, "{\"output\": [\"mine\"]}", "alice/history/2.json");
 	CHECK_RET(ret, -ESTALE, f.err);
-	CHECK(json_array_size(json_object_get(json_object_get(mem_get(f.ms, "alice"), "history"),
+	CHECK(json_array_size(json_object_get(json_object_get(jfs_memstore_get(f.ms, "alice"),
+							      "history"),
 					      "items")) == 5);
 	fix_release(&f);
 
@@ -1235,14 +1090,14 @@ static void test_conflicts(void)
 	fix_init(&f, "{\"session\": true}");
 	mem_put(f.ms, "alice", "{\"id\": \"alice\", \"session\": {\"data\": {}},"
 			       " \"updatedAt\": \"2026-11-20T10:02:11.482Z\"}");
-	seen = json_deep_copy(mem_get(f.ms, "alice"));
-	json_object_del(mem_get(f.ms, "alice"), "session");
-	json_object_set_new(mem_get(f.ms, "alice"), "updatedAt",
+	seen = json_deep_copy(jfs_memstore_get(f.ms, "alice"));
+	json_object_del(jfs_memstore_get(f.ms, "alice"), "session");
+	json_object_set_new(jfs_memstore_get(f.ms, "alice"), "updatedAt",
 			    json_string("2026-11-20T10:02:12.000Z"));
 	ret = jfs_policy_remove_element(&f.p, "alice", seen, JFS_EL_SESSION, 0,
 					"alice/session.json", &f.res, &f.err);
 	CHECK_RET(ret, 0, f.err);
-	CHECK(json_object_get(mem_get(f.ms, "alice"), "session") == NULL);
+	CHECK(json_object_get(jfs_memstore_get(f.ms, "alice"), "session") == NULL);
 	json_decref(seen);
 	fix_release(&f);
 }
@@ -1260,7 +1115,7 @@ static void test_create_remove(void)
 	t0 = jfs_now_ms();
 	ret = jfs_policy_create(&f.p, "bob/1", &f.res, &f.err);
 	CHECK_RET(ret, 0, f.err);
-	got = mem_get(f.ms, "bob/1");
+	got = jfs_memstore_get(f.ms, "bob/1");
 	CHECK(got && json_object_size(got) == 4);
 	CHECK_STR(str_of(got, "id"), "bob/1");
 	CHECK_JSON(json_object_get(got, "user"), "{\"data\": {}}");
@@ -1282,7 +1137,7 @@ static void test_create_remove(void)
 
 	ret = jfs_policy_remove(&f.p, "bob/1", &f.err);
 	CHECK_RET(ret, 0, f.err);
-	CHECK(mem_get(f.ms, "bob/1") == NULL);
+	CHECK(jfs_memstore_get(f.ms, "bob/1") == NULL);
 	ret = jfs_policy_remove(&f.p, "bob/1", &f.err);
 	CHECK_RET(ret, -ENOENT, f.err);
 	fix_release(&f);
@@ -1290,7 +1145,7 @@ static void test_create_remove(void)
 	fix_init(&f, "{\"user\": false, \"createdAt\": false, \"updatedAt\": false}");
 	ret = jfs_policy_create(&f.p, "carol", &f.res, &f.err);
 	CHECK_RET(ret, 0, f.err);
-	CHECK_JSON(mem_get(f.ms, "carol"), "{\"id\": \"carol\"}");
+	CHECK_JSON(jfs_memstore_get(f.ms, "carol"), "{\"id\": \"carol\"}");
 	fix_release(&f);
 }
 
