@@ -454,6 +454,8 @@ int jfs_handle_write(struct jfs *fs, struct jfs_handle *h, const char *buf, size
 		     off_t off);
 /** Resize @data to @size, zero-filling what grows. [any] */
 void jfs_buf_resize(struct jfs_strbuf *data, size_t size);
+/** Write @size bytes of @buf at @off of @data, zero-filling a gap. [any] */
+void jfs_buf_write(struct jfs_strbuf *data, const char *buf, size_t size, off_t off);
 /** Whether any handle exists (a cheap check without the lock). [any] */
 bool jfs_handles_any(struct jfs *fs);
 /** What a read without a handle was served of @ino in the last @max_age_ms, or NULL. [L] */

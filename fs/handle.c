@@ -137,19 +137,22 @@ void jfs_buf_resize(struct jfs_strbuf *data, size_t size)
 		memset(data->buf + old, 0, size - old);
 }
 
-int jfs_handle_write(struct jfs *fs, struct jfs_handle *h, const char *buf, size_t size,
-		     off_t off)
+void jfs_buf_write(struct jfs_strbuf *data, const char *buf, size_t size, off_t off)
 {
-	struct jfs_strbuf *data = &h->data;
-
-	if ((size_t)off + size > fs->opts.max_file_size)
-		return -EFBIG;
-	h->state = JFS_W_DIRTY;
 	if ((size_t)off > data->len)
 		jfs_buf_resize(data, (size_t)off);
 	if ((size_t)off + size > data->len)
 		jfs_strbuf_setlen(data, (size_t)off + size);
 	memcpy(data->buf + off, buf, size);
+}
+
+int jfs_handle_write(struct jfs *fs, struct jfs_handle *h, const char *buf, size_t size,
+		     off_t off)
+{
+	if ((size_t)off + size > fs->opts.max_file_size)
+		return -EFBIG;
+	h->state = JFS_W_DIRTY;
+	jfs_buf_write(&h->data, buf, size, off);
 	return 0;
 }
 

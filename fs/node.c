@@ -21,6 +21,21 @@
 #include "common/json.h"
 #include "fs/idcodec.h"
 
+/* The user of a user inode, when it exists. [L] */
+static struct jfs_user *live_user(struct jfs *fs, fuse_ino_t ino)
+{
+	struct jfs_user *u = jfs_user_by_ino(fs, ino);
+
+	return u && u->exists ? u : NULL;
+}
+
+/* The user of @ino and its item (a new reference). [L-drop] */
+static int user_item(struct jfs *fs, fuse_ino_t ino, struct jfs_user **u, json_t **item)
+{
+	*u = live_user(fs, ino);
+	return *u ? jfs_rcache_get(fs, *u, item) : -ENOENT;
+}
+
 static void set_time(struct timespec *ts, int64_t ms)
 {
 	ts->tv_sec = (time_t)(ms / 1000);
@@ -177,27 +192,25 @@ int jfs_node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *timeo
 	default:
 		break;
 	}
-	u = jfs_user_by_ino(fs, ino);
-	if (!u || !u->exists)
+	if (!(u = live_user(fs, ino)))
 		return -ENOENT;
 	switch (kind) {
+	case JFS_NODE_HISTORY_DIR:
+		if (!fs->policy.cfg.enabled[JFS_EL_HISTORY])
+			return -ENOENT;
+		/* fall through */
 	case JFS_NODE_USER_DIR:
-		/* the listing's timestamps are enough: no load for ls -l of the root */
-		if (u->updated_ms < 0) {
+		/*
+		 * The listing's timestamps are enough: no load for ls -l of the
+		 * root. Without them (or for history/) the record says whether
+		 * the user is still there.
+		 */
+		if (kind == JFS_NODE_HISTORY_DIR || u->updated_ms < 0) {
 			rc = jfs_rcache_get(fs, u, &item);
 			if (rc < 0)
 				return rc;
 			json_decref(item);
 		}
-		dir_attr(fs, u, ino, st);
-		return 0;
-	case JFS_NODE_HISTORY_DIR:
-		if (!fs->policy.cfg.enabled[JFS_EL_HISTORY])
-			return -ENOENT;
-		rc = jfs_rcache_get(fs, u, &item);
-		if (rc < 0)
-			return rc;
-		json_decref(item);
 		dir_attr(fs, u, ino, st);
 		return 0;
 	default:
@@ -287,8 +300,7 @@ int jfs_node_lookup(struct jfs *fs, fuse_ino_t parent, const char *name, fuse_in
 		return 0;
 	case JFS_NODE_USER_DIR:
 	case JFS_NODE_HISTORY_DIR:
-		u = jfs_user_by_ino(fs, parent);
-		if (!u || !u->exists)
+		if (!(u = live_user(fs, parent)))
 			return -ENOENT;
 		return lookup_user(fs, u, jfs_ino_sub(parent), name, ino);
 	case JFS_NODE_NONE:
@@ -358,11 +370,8 @@ int jfs_node_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 	default:
 		return -EISDIR;
 	}
-	u = jfs_user_by_ino(fs, ino);
-	if (!u || !u->exists)
-		return -ENOENT;
 	sub = jfs_ino_sub(ino);
-	rc = jfs_rcache_get(fs, u, &item);
+	rc = user_item(fs, ino, &u, &item);
 	if (rc < 0)
 		return rc;
 	*buf = jfs_node_render(fs, item, sub, len);
@@ -545,10 +554,7 @@ int jfs_node_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino)
 	default:
 		return -ENOTDIR;
 	}
-	u = jfs_user_by_ino(fs, ino);
-	if (!u || !u->exists)
-		return -ENOENT;
-	rc = jfs_rcache_get(fs, u, &item);
+	rc = user_item(fs, ino, &u, &item);
 	if (rc < 0)
 		return rc;
 	if (kind == JFS_NODE_USER_DIR) {

@@ -177,17 +177,11 @@ int jfs_scratch_setattr(struct jfs *fs, struct jfs_scratch *sc, const struct sta
 int jfs_scratch_write(struct jfs *fs, struct jfs_scratch *sc, const char *buf, size_t size,
 		      off_t off)
 {
-	struct jfs_strbuf *data = &sc->data;
-
 	if ((size_t)off + size > fs->opts.max_file_size)
 		return -EFBIG;
 	clock_gettime(CLOCK_REALTIME, &sc->mtime);
 	sc->ctime = sc->mtime;
-	if ((size_t)off > data->len)
-		jfs_buf_resize(data, (size_t)off);
-	if ((size_t)off + size > data->len)
-		jfs_strbuf_setlen(data, (size_t)off + size);
-	memcpy(data->buf + off, buf, size);
+	jfs_buf_write(&sc->data, buf, size, off);
 	return 0;
 }
 

@@ -92,19 +92,29 @@ static int write_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
-static int do_write(const char *path, const char *content, int flags, int want_fsync)
+/* open @path with @flags and write @content: the fd, or -1 after saying which step failed */
+static int open_write(const char *path, int flags, const char *content)
 {
 	int fd = open(path, flags, 0644);
 
 	if (fd < 0)
-		return say("open", -1);
+		return say("open", -1), -1;
 	if (write_all(fd, content, strlen(content)) < 0) {
 		int e = errno;
 
 		close(fd);
 		errno = e;
-		return say("write", -1);
+		return say("write", -1), -1;
 	}
+	return fd;
+}
+
+static int do_write(const char *path, const char *content, int flags, int want_fsync)
+{
+	int fd = open_write(path, flags, content);
+
+	if (fd < 0)
+		return 0;
 	if (want_fsync) {
 		int rc = fsync(fd);
 		int e = errno;
@@ -202,16 +212,9 @@ static int hold_fsync(const char *path, const char *content, const char *sync, i
 	struct stat st;
 	int fd, i, k;
 
-	fd = open(path, O_WRONLY | O_TRUNC);
+	fd = open_write(path, O_WRONLY | O_TRUNC, content);
 	if (fd < 0)
-		return say("open", -1);
-	if (write_all(fd, content, strlen(content)) < 0) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return say("write", -1);
-	}
+		return 0;
 	step("commit", close(dup(fd)));
 	touch("%s.ready", sync, 0);
 	for (i = 1; i <= n; i++) {
