@@ -6,17 +6,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-int jfs_json_parse(const char *buf, size_t len, json_t **out, struct jfs_err *err)
+static int parse(const char *buf, size_t len, size_t flags, json_t **out, struct jfs_err *err)
 {
 	json_error_t jerr;
 	json_t *v;
 
-	v = json_loadb(buf, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
+	v = json_loadb(buf, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL | flags,
+		       &jerr);
 	if (!v)
 		return jfs_err_set(err, EINVAL, "line %d column %d: %s", jerr.line, jerr.column,
 				   jerr.text);
 	*out = v;
 	return 0;
+}
+
+int jfs_json_parse(const char *buf, size_t len, json_t **out, struct jfs_err *err)
+{
+	return parse(buf, len, 0, out, err);
+}
+
+int jfs_json_parse_unique(const char *buf, size_t len, json_t **out, struct jfs_err *err)
+{
+	return parse(buf, len, JSON_REJECT_DUPLICATES, out, err);
 }
 
 double jfs_json_number_value(const json_t *v)

@@ -25,6 +25,13 @@
 int jfs_json_parse(const char *buf, size_t len, json_t **out, struct jfs_err *err);
 
 /**
+ * jfs_json_parse(), refusing an object that holds a key twice (JSON.parse
+ * would keep the last one and silently drop the other): for content a
+ * user wrote. The message names the key.
+ */
+int jfs_json_parse_unique(const char *buf, size_t len, json_t **out, struct jfs_err *err);
+
+/**
  * Append @v to @sb as JSON.stringify(v, null, indent) would (@indent 0:
  * compact). @level is the indentation depth the value starts at (Jovo's
  * FileDb items sit at level 1 inside the array).

@@ -124,6 +124,19 @@ int jfs_commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *tex
 	pthread_mutex_unlock(&fs->lock);
 
 	if (rc == -ESTALE) {
+		/*
+		 * The conflict proves the cached record stale: drop it and the
+		 * kernel's copy now, so a re-read shows what is stored (the
+		 * re-read, re-apply, write-again loop then works at once)
+		 */
+		pthread_mutex_lock(&fs->lock);
+		jfs_rcache_forget(fs, u, &old);
+		pthread_mutex_unlock(&fs->lock);
+		json_decref(old);
+		old = NULL;
+		jfs_invalidate_files_now(fs, u);
+	}
+	if (rc == -ESTALE) {
 		char *kept = jfs_status_conflict(fs->status, u->name,
 						 sub >= JFS_SUB_HIST0 ? label + strlen(u->name) + 1
 								      : jfs_sub_name(sub),
@@ -193,6 +206,28 @@ int jfs_commit_handle(struct jfs *fs, struct jfs_handle *h, bool inval_now)
 		pthread_mutex_unlock(&fs->lock);
 	}
 	return rc;
+}
+
+void jfs_commit_release(struct jfs *fs, struct jfs_handle *h)
+{
+	char label[PATH_MAX];
+
+	/* writes after the last flush (rare): stored now, errors go to the log */
+	jfs_commit_handle(fs, h, false);
+	pthread_mutex_lock(&fs->lock);
+	if (h->state == JFS_W_TRUNCATED && !h->failed) {
+		/*
+		 * Opened with O_TRUNC and closed without a write (": > f", cp of
+		 * an empty file): nothing is stored, rightly, but say so where the
+		 * user who wonders will look
+		 */
+		jfs_file_label(h->u, jfs_ino_sub(h->ino), label, sizeof(label));
+		set_last_error(h->u, jfs_err_slot(jfs_ino_sub(h->ino)),
+			       "empty write: nothing stored");
+		jfs_log(LOG_WARNING, "'%s': empty write: nothing stored (opened with O_TRUNC, "
+				     "never written)", label);
+	}
+	pthread_mutex_unlock(&fs->lock);
 }
 
 /* ---- changes the store lost after accepting them ---- */

@@ -272,6 +272,12 @@ void jfs_notify_inode_now(struct jfs *fs, fuse_ino_t ino, off_t off);
  */
 void jfs_invalidate_user(struct jfs *fs, struct jfs_user *u, const json_t *old_item,
 			 const json_t *new_item);
+/**
+ * Drop the kernel's pages and attributes of every file of @u now, before
+ * the caller replies (inode invalidations only: they take no directory
+ * lock a request may hold). [U]
+ */
+void jfs_invalidate_files_now(struct jfs *fs, struct jfs_user *u);
 /** Start the notify thread and, with a change feed, the poller. 0 or -errno. [U] */
 int jfs_notify_start(struct jfs *fs);
 /** Stop them. [U] */
@@ -480,6 +486,11 @@ int jfs_commit(struct jfs *fs, struct jfs_user *u, unsigned sub, const char *tex
 	       const json_t *seen, bool inval_now);
 /** Commit what was written through write handle @h since its last commit. [U] */
 int jfs_commit_handle(struct jfs *fs, struct jfs_handle *h, bool inval_now);
+/**
+ * The last close of write handle @h: store what is left (errors only
+ * logged), and record an empty write (O_TRUNC, nothing written). [U]
+ */
+void jfs_commit_release(struct jfs *fs, struct jfs_handle *h);
 /**
  * close() of a descriptor of write handle @h: commit, then report once a
  * change of its file the store lost since it last looked. [U]

@@ -56,7 +56,7 @@ int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bo
 	if (rc < 0)
 		return rc;
 	h = handle_new(fs, u, ino, JFS_H_WRITE);
-	h->state = JFS_W_FRESH;
+	h->state = trunc ? JFS_W_TRUNCATED : JFS_W_FRESH;
 	h->opener = opener;
 	h->lost_seen = u->errors.lost_seq[jfs_err_slot(jfs_ino_sub(ino))];
 	/* the writer started from what was last read, if the cache moved on since */

@@ -139,6 +139,22 @@ void jfs_invalidate_user(struct jfs *fs, struct jfs_user *u, const json_t *old_i
 		jfs_notify_entry(fs, JFS_INO_ROOT, u->name);
 }
 
+void jfs_invalidate_files_now(struct jfs *fs, struct jfs_user *u)
+{
+	size_t i, nhist = fs->policy.cfg.history_size;
+	unsigned sub;
+
+	if (!fs->se)
+		return;
+	if (nhist > JFS_HIST_MAX)
+		nhist = JFS_HIST_MAX;
+	for (sub = JFS_SUB_DIR; sub <= JFS_SUB_RECORD; sub++)
+		fuse_lowlevel_notify_inval_inode(fs->se, jfs_user_ino(u, sub), 0, 0);
+	for (i = 0; i < nhist; i++)
+		fuse_lowlevel_notify_inval_inode(fs->se,
+						 jfs_user_ino(u, (unsigned)(JFS_SUB_HIST0 + i)), 0, 0);
+}
+
 /* ---- the poll thread ---- */
 
 struct changed_ids {

@@ -434,9 +434,8 @@ static void jfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct jfs_handle *h = jfs_handle_of(fi);
 
 	if (h) {
-		/* writes after the last flush (rare): stored now, errors go to the log */
 		if (h->kind == JFS_H_WRITE)
-			jfs_commit_handle(fs, h, false);
+			jfs_commit_release(fs, h);
 		pthread_mutex_lock(&fs->lock);
 		jfs_handle_free(fs, h);
 		pthread_mutex_unlock(&fs->lock);

@@ -122,7 +122,8 @@ static int parse_value(struct edit *e, const char *text, size_t len, struct jfs_
 	if (e->el == JFS_EL_CREATED_AT || e->el == JFS_EL_UPDATED_AT)
 		return parse_time(text, len, e->fname, &e->value, err);
 
-	ret = jfs_json_parse(text, len, &v, err);
+	/* a key written twice would lose one of them: say so instead */
+	ret = jfs_json_parse_unique(text, len, &v, err);
 	if (ret) {
 		jfs_err_prefix(err, "cannot parse '%s'", e->fname);
 		return ret;

@@ -31,6 +31,9 @@
 #                 calls make_config first when no config was written
 #   umount_jfs    unmount, wait for the daemon, check its log and exit status
 #   probe ARGS... run jfs-probe
+#   mount_second DIR [ARGS...]          a second daemon on the same store, at
+#                 DIR: $JFS_MNT2, $JFS_PID2 (unmounted by teardown)
+#   umount_second unmount it
 #   require_backend NAME                skip unless JOVOFS_TEST_BACKEND=NAME
 #   iso_now_ms    now in ms since the epoch; iso_ms TS: ISO-8601 -> ms
 #   enc_iso MS    ms since the epoch -> ISO-8601 like Date.toISOString()
@@ -104,6 +107,7 @@ jfs_setup() {
 	JFS_CONFIG="$BATS_TEST_TMPDIR/config.json"
 	JFS_LOG="$BATS_TEST_TMPDIR/jovofs.log"
 	JFS_PID=
+	JFS_PID2=
 	# shellcheck disable=SC2034
 	JFS_SYNC="$BATS_TEST_TMPDIR/sync"
 	mkdir -p "$JFS_TMP" "$JFS_MNT"
@@ -114,6 +118,9 @@ jfs_setup() {
 
 jfs_teardown() {
 	local rc=0
+	if [[ -n "${JFS_PID2:-}" ]]; then
+		umount_second || rc=1
+	fi
 	if [[ -n "${JFS_PID:-}" ]] || jfs_is_mounted; then
 		umount_jfs || rc=1
 	fi
@@ -255,6 +262,26 @@ umount_jfs() {
 		umount -l "$JFS_MNT" 2>/dev/null || true
 	fi
 	check_log_clean || rc=1
+	return $rc
+}
+
+# A second daemon on the same store, mounted at $1 with options $2...:
+# JFS_MNT2 and JFS_PID2 name it.
+mount_second() {
+	local mnt=$JFS_MNT pid=$JFS_PID
+	JFS_MNT=$1
+	shift
+	mkdir -p "$JFS_MNT"
+	mount_jfs "$@" || { JFS_MNT=$mnt JFS_PID=$pid; return 1; }
+	JFS_MNT2=$JFS_MNT JFS_PID2=$JFS_PID
+	JFS_MNT=$mnt JFS_PID=$pid
+}
+
+umount_second() {
+	local mnt=$JFS_MNT pid=$JFS_PID rc=0
+	JFS_MNT=$JFS_MNT2 JFS_PID=$JFS_PID2
+	umount_jfs || rc=1
+	JFS_MNT=$mnt JFS_PID=$pid JFS_PID2=
 	return $rc
 }
 

@@ -208,3 +208,38 @@ PY
 	[ "$(jq -r .data.name "$U/user.json")" = Ada ]
 	[ "$(awk -v m="$JFS_MNT" '$2 == m' /proc/self/mounts | wc -l)" -eq 1 ]
 }
+
+@test "after ESTALE the next read shows what is stored now: two mounts editing one user" {
+	mount_jfs -o cache_timeout=60
+	mount_second "$BATS_TEST_TMPDIR/mnt2" -o cache_timeout=60
+	local last=Ada i m f r n estale=0
+	[ "$(jq -r .data.name "$JFS_MNT/alice/user.json")" = Ada ]
+	[ "$(jq -r .data.name "$JFS_MNT2/alice/user.json")" = Ada ]
+	# the mounts take turns; each writes what it last read, changed (fsync: stored at once)
+	for i in 1 2 3 4 5; do
+		for m in b a; do
+			f="$JFS_MNT/alice/user.json"
+			[ "$m" = a ] || f="$JFS_MNT2/alice/user.json"
+			r="$(probe write-fsync "$f" "{\"data\":{\"name\":\"$m$i\"}}" 2>/dev/null)"
+			if [ "$r" = ESTALE ]; then
+				estale=$((estale + 1))
+				# the re-read shows the other mount's write, so re-applying works at once
+				n="$(jq -r .data.name "$f")"
+				[ "$n" = "$last" ] || {
+					echo "round $i, mount $m: a re-read after ESTALE shows '$n', stored is '$last'" >&2
+					return 1
+				}
+				r="$(probe write-fsync "$f" "{\"data\":{\"name\":\"$m$i\"}}" 2>/dev/null)"
+			fi
+			[ "$r" = OK ] || { echo "round $i, mount $m: $r" >&2; return 1; }
+			# read back: the version this mount's next turn starts from
+			[ "$(jq -r .data.name "$f")" = "$m$i" ]
+			last="$m$i"
+		done
+	done
+	# every turn but the very first met the other mount's write
+	[ "$estale" -eq 9 ]
+	umount_second
+	umount_jfs
+	[ "$(stored_field alice .user.data.name)" = '"a5"' ]
+}

@@ -183,3 +183,37 @@ reject() {
 	[ "$(stored_field alice '.history.items | length')" = 4 ]
 	[ "$(stored_field alice '.history.items[3].output[0].message')" = '"older"' ]
 }
+
+@test "a key given twice is EINVAL, naming the key, and stores nothing" {
+	mount_jfs
+	reject "$U/user.json" '{"data":{"a":1},"data":{"b":2}}' EINVAL
+	reject "$U/user.json" '{"data":{"name":"x","name":"y"}}' EINVAL
+	reject "$U/session.json" '{"id":"s","data":{},"state":[{"a":1,"a":2}]}' EINVAL
+	reject "$U/history/0.json" '{"output":[],"output":[]}' EINVAL
+	[[ "$(probe getxattr "$U/user.json" user.jovofs.error)" == *duplicate*name* ]]
+	grep -q 'duplicate.*data' "$JFS_MNT/.jovofs/errors"
+	check_unchanged
+}
+
+@test "an empty write (O_TRUNC, nothing written) stores nothing and says so" {
+	mount_jfs
+	local old
+	old="$(cat "$U/user.json")"
+	: >"$U/user.json"
+	assert_equal_str "$(cat "$U/user.json")" "$old"
+	[ "$(probe getxattr "$U/user.json" user.jovofs.error)" = "empty write: nothing stored" ]
+	grep -q "alice/user.json.*empty write: nothing stored" "$JFS_MNT/.jovofs/errors"
+	grep -q "empty write" "$JFS_LOG"
+	cp /dev/null "$U/history/1.json"
+	[ "$(probe getxattr "$U/history/1.json" user.jovofs.error)" = "empty write: nothing stored" ]
+	# a later write clears it
+	echo '{"data":{"name":"Ada"}}' >"$U/user.json"
+	[ "$(probe getxattr "$U/user.json" user.jovofs.error)" = ENODATA ]
+	# the classic jq-into-itself: readers keep the stored content until the close, so it works
+	jq '.data.name = "Grace"' "$U/user.json" >"$U/user.json"
+	[ "$(jq -r .data.name "$U/user.json")" = Grace ]
+	[ "$(probe getxattr "$U/user.json" user.jovofs.error)" = ENODATA ]
+	umount_jfs
+	[ "$(stored_field alice .user.data.name)" = '"Grace"' ]
+	[ "$(stored_field alice '.history.items | length')" = 4 ]
+}

@@ -97,46 +97,21 @@ read_all() { find "$JFS_MNT" -path "$JFS_MNT/.jovofs" -prune -o -type f -print0 
 	[ "$(cat "$JFS_MNT/alice/updatedAt")" = 2026-03-01T00:00:00.000Z ]
 }
 
-# A second daemon on the same store, mounted at $1 with options $2...:
-# RO_MNT and RO_PID name it.
-mount_second() {
-	local mnt=$JFS_MNT pid=$JFS_PID
-	JFS_MNT=$1
-	shift
-	mkdir -p "$JFS_MNT"
-	mount_jfs "$@" || { JFS_MNT=$mnt JFS_PID=$pid; return 1; }
-	RO_MNT=$JFS_MNT RO_PID=$JFS_PID
-	JFS_MNT=$mnt JFS_PID=$pid
-}
-
-umount_second() {
-	local mnt=$JFS_MNT pid=$JFS_PID rc=0
-	JFS_MNT=$RO_MNT JFS_PID=$RO_PID
-	umount_jfs || rc=1
-	JFS_MNT=$mnt JFS_PID=$pid RO_PID=
-	return $rc
-}
-
-teardown() {
-	[ -z "${RO_PID:-}" ] || umount_second || true
-	jfs_teardown
-}
-
 @test "-o ro next to a read-write mount of the same store shows its edits" {
 	mount_jfs -o cache_timeout=1
 	mount_second "$BATS_TEST_TMPDIR/ro" -o ro -o cache_timeout=1
-	[ "$(jq -r .data.name "$RO_MNT/alice/user.json")" = Ada ]
+	[ "$(jq -r .data.name "$JFS_MNT2/alice/user.json")" = Ada ]
 	echo '{"data":{"name":"Edited"}}' >"$JFS_MNT/alice/user.json"
 	mkdir "$JFS_MNT/dave"
 	local v
 	for _ in $(seq 100); do
-		v="$(jq -r .data.name "$RO_MNT/alice/user.json")"
-		[ "$v" = Edited ] && [ -d "$RO_MNT/dave" ] && break
+		v="$(jq -r .data.name "$JFS_MNT2/alice/user.json")"
+		[ "$v" = Edited ] && [ -d "$JFS_MNT2/dave" ] && break
 		sleep 0.1
 	done
 	[ "$v" = Edited ]
-	[ "$(jq -c .data "$RO_MNT/dave/user.json")" = '{}' ]
-	run probe write-close "$RO_MNT/alice/user.json" '{"data":{}}'
+	[ "$(jq -c .data "$JFS_MNT2/dave/user.json")" = '{}' ]
+	run probe write-close "$JFS_MNT2/alice/user.json" '{"data":{}}'
 	assert_errno_any_step EROFS "$output"
 	umount_second
 }
