@@ -128,6 +128,7 @@ struct jfs_ucache {
 	 * the version its writer read, not on whatever is stored by then.
 	 */
 	json_t *served;
+	bool stale;             /* item may be outdated: reload, and compare with it */
 	int64_t changed_ms;     /* monotonic ms of the last change seen, 0 never */
 	int64_t loaded_ms;      /* monotonic ms of the load */
 	uint64_t gen;           /* bumped whenever item changes: a load started before is stale */
@@ -227,11 +228,15 @@ int jfs_rcache_get(struct jfs *fs, struct jfs_user *u, json_t **item);
  */
 void jfs_rcache_store(struct jfs *fs, struct jfs_user *u, json_t *item, json_t **old);
 /**
- * Someone else may have changed @u's record (a change feed, a listing, a
- * load that found it gone): drop the item and the sizes. *@old (may be
- * NULL) gets what was cached. [L]
+ * Someone else may have changed @u's record (a change feed, a conflict):
+ * the cached item is stale (the next use reloads it and compares, so a
+ * change counts as one: the version before it stays at hand for readers
+ * in the middle of a read), the sizes go. *@old (may be NULL) gets what
+ * was cached. [L]
  */
 void jfs_rcache_forget(struct jfs *fs, struct jfs_user *u, json_t **old);
+/** @u is gone from the store: drop its item and sizes. [L] */
+void jfs_rcache_drop(struct jfs *fs, struct jfs_user *u);
 /** The version of @u a writer starts from: what was last read, else @item. Borrowed. [L] */
 json_t *jfs_rcache_base(struct jfs_user *u, json_t *item);
 /** A reader was just served @item's content of @u. [L] */
@@ -418,6 +423,19 @@ enum jfs_wstate {
 };
 
 /**
+ * One version of one file as rendered, shared by every snapshot of it
+ * (fs/handle.c). Guarded by lock.
+ */
+struct jfs_rendering {
+	struct jfs_hnode hnode;    /* in fs->handles.renderings */
+	fuse_ino_t ino;
+	json_t *item;              /* the version (a reference) */
+	char *buf;
+	size_t len;
+	unsigned refs;
+};
+
+/**
  * An open file with content of its own, pointed to by the kernel's file
  * handle (fi->fh). Guarded by lock; freed only by release.
  */
@@ -425,8 +443,13 @@ struct jfs_handle {
 	enum jfs_handle_kind kind;
 	fuse_ino_t ino;
 	struct jfs_user *u;
-	struct jfs_strbuf data;
 	struct jfs_handle *next;   /* in u->handles */
+	/* JFS_H_SNAPSHOT: the version read (a reference), and its shared rendering
+	 * (NULL over opts.snapshot_max: rendered again for each read) */
+	json_t *version;
+	struct jfs_rendering *r;
+	/* JFS_H_WRITE: the content */
+	struct jfs_strbuf data;
 	/* JFS_H_WRITE only */
 	enum jfs_wstate state;
 	int failed;                /* a write failed (EFBIG): the close reports it, stores nothing */
@@ -443,9 +466,15 @@ struct jfs_handle *jfs_handle_of(const struct fuse_file_info *fi);
  */
 int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool trunc,
 			  pid_t opener, struct jfs_handle **out);
-/** A reader's copy of @len bytes of @buf for file @ino of @u; never NULL. [L] */
+/**
+ * A reader's view of version @item (borrowed) of file @ino of @u: reads
+ * of it return that version whole, whatever changes meanwhile. @buf,
+ * @len: its rendering (the caller's; copied when it is shared). [L]
+ */
 struct jfs_handle *jfs_handle_open_snapshot(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
-					    const char *buf, size_t len);
+					    json_t *item, const char *buf, size_t len);
+/** The content of snapshot @h: a malloc()ed copy. [L] */
+int jfs_handle_content(struct jfs *fs, struct jfs_handle *h, char **buf, size_t *len);
 /** Free @h. [L] */
 void jfs_handle_free(struct jfs *fs, struct jfs_handle *h);
 /** The write handle open on @ino, if any (an element being created exists for it). [L] */

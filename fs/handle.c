@@ -8,7 +8,11 @@
  * bytes being written never reach the page cache other readers share. A
  * snapshot is a reader's copy of one version of a file read in several
  * requests (or of a record that just changed), so a commit between two
- * requests cannot hand it half of each.
+ * requests cannot hand it half of each. Snapshots of one version share one
+ * rendering; the renderings together stay within opts.snapshot_max, past
+ * which a snapshot keeps only its version (a reference to the shared,
+ * immutable item) and renders it for each read: slower, never more memory
+ * per reader than one read.
  *
  * Read copies do the same job for reads without a handle, on read-only
  * mounts where the kernel opens files on its own.
@@ -73,13 +77,85 @@ int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bo
 	return 0;
 }
 
+static uint64_t rendering_hash(fuse_ino_t ino, const json_t *item)
+{
+	uintptr_t key[2] = { (uintptr_t)ino, (uintptr_t)item };
+
+	return jfs_hash_bytes(key, sizeof(key));
+}
+
+/* The shared rendering of version @item of @ino, made from @buf when there is room, or NULL. */
+static struct jfs_rendering *rendering_get(struct jfs *fs, fuse_ino_t ino, json_t *item,
+					   const char *buf, size_t len)
+{
+	struct jfs_handles *hs = &fs->handles;
+	uint64_t hash = rendering_hash(ino, item);
+	struct jfs_rendering *r;
+	struct jfs_hnode *node;
+
+	jfs_hmap_for_each_hash(&hs->renderings, node, hash) {
+		r = jfs_container_of(node, struct jfs_rendering, hnode);
+		if (r->ino == ino && r->item == item) {
+			r->refs++;
+			return r;
+		}
+	}
+	if (len > fs->opts.snapshot_max || hs->rendered_bytes > fs->opts.snapshot_max - len)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		abort();
+	r->buf = malloc(len + 1);
+	if (!r->buf) {
+		free(r);
+		return NULL; /* rendered for each read instead */
+	}
+	memcpy(r->buf, buf, len);
+	r->len = len;
+	r->ino = ino;
+	r->item = json_incref(item);
+	r->refs = 1;
+	hs->rendered_bytes += len;
+	jfs_hmap_add(&hs->renderings, &r->hnode, hash);
+	return r;
+}
+
+static void rendering_put(struct jfs *fs, struct jfs_rendering *r)
+{
+	if (!r || --r->refs)
+		return;
+	jfs_hmap_remove(&fs->handles.renderings, &r->hnode);
+	fs->handles.rendered_bytes -= r->len;
+	json_decref(r->item);
+	free(r->buf);
+	free(r);
+}
+
 struct jfs_handle *jfs_handle_open_snapshot(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
-					    const char *buf, size_t len)
+					    json_t *item, const char *buf, size_t len)
 {
 	struct jfs_handle *h = handle_new(fs, u, ino, JFS_H_SNAPSHOT);
 
-	jfs_strbuf_add(&h->data, buf, len);
+	h->version = json_incref(item);
+	h->r = rendering_get(fs, ino, item, buf, len);
 	return h;
+}
+
+int jfs_handle_content(struct jfs *fs, struct jfs_handle *h, char **buf, size_t *len)
+{
+	const char *src;
+
+	if (h->kind == JFS_H_SNAPSHOT && !h->r) {
+		*buf = jfs_node_render(fs, h->version, jfs_ino_sub(h->ino), len);
+		return *buf ? 0 : -ENOENT;
+	}
+	src = h->kind == JFS_H_SNAPSHOT ? h->r->buf : h->data.buf;
+	*len = h->kind == JFS_H_SNAPSHOT ? h->r->len : h->data.len;
+	*buf = malloc(*len + 1);
+	if (!*buf)
+		return -ENOMEM;
+	memcpy(*buf, src, *len);
+	return 0;
 }
 
 void jfs_handle_free(struct jfs *fs, struct jfs_handle *h)
@@ -94,6 +170,8 @@ void jfs_handle_free(struct jfs *fs, struct jfs_handle *h)
 		}
 	jfs_strbuf_release(&h->data);
 	json_decref(h->seen);
+	json_decref(h->version);
+	rendering_put(fs, h->r);
 	free(h);
 }
 
@@ -211,6 +289,7 @@ void jfs_handles_release(struct jfs *fs, struct jfs_user *u)
 			jfs_handle_free(fs, u->handles);
 		return;
 	}
+	jfs_hmap_release(&fs->handles.renderings);
 	for (i = 0; i < JFS_READ_COPIES; i++) {
 		free(fs->handles.read_copy[i].buf);
 		fs->handles.read_copy[i].buf = NULL;

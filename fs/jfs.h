@@ -49,6 +49,7 @@ struct jfs_opts {
 	int timeout_ms;          /* one backend request */
 	size_t max_file_size;    /* largest element file a write may make */
 	size_t cache_size;       /* bytes of parsed records kept */
+	size_t snapshot_max;     /* bytes of renderings readers' snapshots share */
 	int show_help;
 	int show_version;
 	char *nonopt[2];         /* [SOURCE] MOUNTPOINT */
@@ -105,6 +106,8 @@ struct jfs_read_copy {
 /** Open file handles (fs/handle.c). */
 struct jfs_handles {
 	int nhandles;              /* atomic: handles in existence (flush's fast path) */
+	struct jfs_hmap renderings; /* lock: struct jfs_rendering by (ino, version) */
+	size_t rendered_bytes;     /* lock: their total, at most opts.snapshot_max */
 	struct jfs_read_copy read_copy[JFS_READ_COPIES]; /* lock */
 	unsigned read_copy_next;   /* lock */
 };

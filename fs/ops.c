@@ -25,7 +25,14 @@
 
 #define XATTR_ID "user.jovofs.id"
 #define XATTR_ERROR "user.jovofs.error"
-#define SNAPSHOT_MIN (128 * 1024) /* one FUSE read request */
+/*
+ * A file of one page is read whole by one READ: one version. A larger one
+ * is read in pieces (pages, readahead), and a change that invalidates the
+ * page cache between two pieces would hand a reader half of each: its
+ * readers get snapshots of their own (rw mounts), or, on ro mounts, the
+ * pieces after the first come from the copy the first was served from.
+ */
+#define PAGE_READ 4096
 
 static void jfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -211,42 +218,46 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		fuse_reply_attr(req, &st, timeout);
 }
 
-/* open() for reading of a user's file: through the page cache, or a copy of its own. [L-drop] */
+/* open() for reading of a user's file: through the page cache, or a snapshot. [L-drop] */
 static int open_read(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
 		     struct fuse_file_info *fi, struct jfs_handle **h)
 {
 	enum jfs_node_kind kind = jfs_node_kind(ino);
+	unsigned sub = jfs_ino_sub(ino);
+	json_t *item = NULL;
 	size_t len = 0;
-	char *buf = NULL;
+	char *buf;
 	bool small, busy;
 
 	fi->noflush = 1;
 	fi->keep_cache = 1;
 	if (kind != JFS_NODE_ELEMENT && kind != JFS_NODE_RECORD)
 		return 0;
-	/*
-	 * A file larger than one read request is read in pieces; a commit
-	 * between two pieces would hand the reader half of each version. Such
-	 * a reader gets its own copy, read directly.
-	 */
-	small = jfs_rcache_size(u, jfs_ino_sub(ino), &len) && len <= SNAPSHOT_MIN;
+	/* a file of more than one page is read in pieces (PAGE_READ) */
+	small = jfs_rcache_size(u, sub, &len) && len <= PAGE_READ;
 	/*
 	 * The kernel fills its page cache with one request and takes the size
 	 * from another: a record that just changed may change again between
 	 * the two, and the reader would get the new bytes cut at (or padded
-	 * to) the old size. Readers of such a record get their own copy too,
-	 * until it has been quiet for a while.
+	 * to) the old size. Readers of such a record get snapshots too, until
+	 * it has been quiet for a while.
 	 */
 	busy = jfs_rcache_busy(u);
 	if (small && !busy)
 		return 0;
-	if (jfs_node_content(fs, ino, &buf, &len) == 0 && (busy || len > SNAPSHOT_MIN)) {
-		*h = jfs_handle_open_snapshot(fs, u, ino, buf, len);
+	if (jfs_rcache_get(fs, u, &item) < 0)
+		return 0; /* the read says why */
+	buf = jfs_node_render(fs, item, sub, &len);
+	jfs_rcache_note_size(u, sub, buf, len);
+	if (buf && (busy || len > PAGE_READ)) {
+		jfs_rcache_served(u, item);
+		*h = jfs_handle_open_snapshot(fs, u, ino, item, buf, len);
 		fi->fh = (uint64_t)(uintptr_t)*h;
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
 	}
 	free(buf);
+	json_decref(item);
 	return 0;
 }
 
@@ -332,12 +343,7 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fs->m.fuse_ops++;
 	if (h) {
 		/* a snapshot, or a writer reading back what it wrote, like on any file */
-		len = h->data.len;
-		buf = malloc(len + 1);
-		if (!buf)
-			rc = -ENOMEM;
-		else
-			memcpy(buf, h->data.buf, len);
+		rc = jfs_handle_content(fs, h, &buf, &len);
 	} else if (fs->no_open && off > 0 && user_file &&
 		   (c = jfs_read_copy_get(fs, ino, 5000))) {
 		/* the rest of a large file, from the version its first piece came from */
@@ -347,7 +353,7 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (rc == 0 && user_file && (u = jfs_user_by_ino(fs, ino)))
 			jfs_rcache_same_size_version(fs, u, jfs_ino_sub(ino), &buf, &len,
 						     &inval_first, &inval_after);
-		if (rc == 0 && fs->no_open && off == 0 && user_file && len > SNAPSHOT_MIN)
+		if (rc == 0 && fs->no_open && off == 0 && user_file && len > PAGE_READ)
 			jfs_read_copy_put(fs, ino, buf, len);
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -637,6 +643,7 @@ int jfs_fs_init(struct jfs *fs)
 	jfs_hmap_init(&fs->users.by_id, 1024);
 	jfs_hmap_init(&fs->users.by_name, 1024);
 	jfs_scratch_init(fs);
+	jfs_hmap_init(&fs->handles.renderings, 64);
 	fs->start_ms = jfs_now_ms();
 	fs->users.root_mtime_ms = fs->start_ms;
 	fs->change_feed = jfs_policy_has_changes(&fs->policy);

@@ -113,6 +113,7 @@ static void item_set(struct jfs *fs, struct jfs_user *u, json_t *item, bool chan
 	if (old)
 		c->changed_ms = jfs_mono_ms();
 	c->item = item;
+	c->stale = false;
 	c->cost = json_cost(item);
 	c->loaded_ms = jfs_mono_ms();
 	c->gen++;
@@ -132,7 +133,7 @@ static void item_set(struct jfs *fs, struct jfs_user *u, json_t *item, bool chan
 
 static bool item_fresh(struct jfs *fs, struct jfs_user *u)
 {
-	if (!u->cache.item)
+	if (!u->cache.item || u->cache.stale)
 		return false;
 	if (fs->change_feed)
 		return true;
@@ -143,6 +144,13 @@ void jfs_rcache_forget(struct jfs *fs, struct jfs_user *u, json_t **old)
 {
 	if (old)
 		*old = u->cache.item ? json_incref(u->cache.item) : NULL;
+	u->cache.stale = true;
+	sizes_forget(u);
+	u->cache.gen++;
+}
+
+void jfs_rcache_drop(struct jfs *fs, struct jfs_user *u)
+{
 	item_drop(fs, u);
 	sizes_forget(u);
 	u->cache.gen++;
@@ -195,7 +203,8 @@ int jfs_rcache_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 	free(id);
 	if (rc == -ENOENT) {
 		if (c->gen == gen) {
-			jfs_rcache_forget(fs, u, &old);
+			old = c->item ? json_incref(c->item) : NULL;
+			jfs_rcache_drop(fs, u);
 			jfs_users_gone(fs, u);
 			if (old) {
 				pthread_mutex_unlock(&fs->lock);
@@ -215,7 +224,7 @@ int jfs_rcache_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 		}
 		return rc;
 	}
-	if (c->gen != gen && c->item) {
+	if (c->gen != gen && c->item && !c->stale) {
 		/* a write or another load got there first; theirs is newer */
 		json_decref(loaded);
 		*item = json_incref(c->item);

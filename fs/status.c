@@ -183,6 +183,7 @@ static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
 	json_object_set_new(mount, "requestTimeoutMs", json_integer(fs->opts.timeout_ms));
 	json_object_set_new(mount, "maxFileSize", json_integer((json_int_t)fs->opts.max_file_size));
 	json_object_set_new(mount, "cacheSize", json_integer((json_int_t)fs->opts.cache_size));
+	json_object_set_new(mount, "snapshotMax", json_integer((json_int_t)fs->opts.snapshot_max));
 	json_object_set_new(out, "mount", mount);
 	jfs_json_dump(out, sb, 2, 0);
 	jfs_strbuf_addch(sb, '\n');
@@ -225,6 +226,9 @@ static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 	       (double)rc->evictions);
 	metric(sb, "load_errors_total", "counter", "failed record loads", NULL,
 	       (double)rc->load_errors);
+	metric(sb, "snapshot_bytes", "gauge",
+	       "bytes of file versions held for readers' snapshots (at most snapshot_max)", NULL,
+	       (double)fs->handles.rendered_bytes);
 	metric(sb, "writes_total", "counter", "element writes by result", "{result=\"stored\"}",
 	       (double)m->writes_ok);
 	metric(sb, "writes_total", NULL, NULL, "{result=\"noop\"}", (double)m->writes_noop);

@@ -222,7 +222,7 @@ int jfs_users_refresh(struct jfs *fs)
 
 		if (u->exists && !listed[i]) {
 			u->exists = false;
-			jfs_rcache_forget(fs, u, NULL);
+			jfs_rcache_drop(fs, u);
 			gone[ngone++] = u;
 		}
 	}

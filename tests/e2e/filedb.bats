@@ -442,3 +442,24 @@ as_nobody() {
 	grep -q "cannot save" "$JFS_LOG"
 	grep -q "dropped" "$JFS_LOG"
 }
+
+@test "readers of an 8 KiB user.json never get a torn version while an app rewrites the file in place" {
+	seed_json "[$(item alice '{"v":0,"pad":"","w":0}'), $(item bob)]"
+	mount_jfs
+	local r1 r2 apid
+	node "$JFS_E2E_DIR/jovo_filedb_stamper.js" "$JFS_DB" alice 8000 8000 5 >"$JFS_TMP/app.json" 3>&- &
+	apid=$!
+	sleep 0.5
+	probe read-stamps "$JFS_MNT/alice/user.json" 7 >"$JFS_TMP/r1" 2>"$JFS_TMP/r1.err" 3>&- &
+	r1=$!
+	probe read-stamps "$JFS_MNT/alice/user.json" 7 >"$JFS_TMP/r2" 2>"$JFS_TMP/r2.err" 3>&- &
+	r2=$!
+	wait "$r1" "$r2" "$apid"
+	cat "$JFS_TMP/app.json" "$JFS_TMP/r1" "$JFS_TMP/r2" "$JFS_TMP/r1.err" "$JFS_TMP/r2.err"
+	[ "$(jq .saves "$JFS_TMP/app.json")" -gt 200 ]
+	for r in r1 r2; do
+		[[ "$(cat "$JFS_TMP/$r")" =~ ^reads\ ([0-9]+)\ torn\ ([0-9]+)$ ]]
+		[ "${BASH_REMATCH[1]}" -gt 100 ]
+		[ "${BASH_REMATCH[2]}" -eq 0 ]
+	done
+}

@@ -26,6 +26,15 @@
  *                                (30 s at most), fsync, create SYNC.<i>.done; then
  *                                close. One line per step, flushed as it happens:
  *                                "commit OK", "fsync1 ESTALE", ..., "close OK"
+ *   read-stamps FILE SECONDS     read FILE whole (4 KiB a read(), as stdio and jq
+ *                                read, 0.2 ms apart), over and over for SECONDS; each
+ *                                time the first "v": number and the last "w":
+ *                                number must be equal (a writer changes both):
+ *                                prints "reads N torn M"
+ *   open-many FILE N SYNC        open FILE N times read-only and read each whole,
+ *                                create SYNC.ready, wait for SYNC (60 s at most),
+ *                                close them: "OK", or the errno name, or
+ *                                "short" when a read was not the whole file
  *   read-while-unlink FILE       open FILE; three threads pread() it over and over
  *                                while the main thread unlink()s it: prints
  *                                unlink's result, then "reads N short M" (reads that
@@ -280,6 +289,118 @@ static int read_while_unlink(const char *path)
 	return 0;
 }
 
+/* The number after the first (@last: last) occurrence of @key in @buf, or -1. */
+static long long stamp(const char *buf, const char *key, int last)
+{
+	const char *p = strstr(buf, key), *q;
+
+	if (last)
+		while (p && (q = strstr(p + 1, key)))
+			p = q;
+	return p ? strtoll(p + strlen(key), NULL, 10) : -1;
+}
+
+/*
+ * Read all of @fd into *@buf, @chunk bytes a read() as stdio would, @pause_us
+ * between reads: the length, or -1.
+ */
+static ssize_t read_whole(int fd, char **buf, size_t *alloc, size_t chunk, unsigned pause_us)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		if (len + chunk + 1 > *alloc) {
+			*alloc = (len + chunk + 1) * 2;
+			*buf = realloc(*buf, *alloc);
+			if (!*buf)
+				abort();
+		}
+		n = read(fd, *buf + len, chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (!n)
+			break;
+		len += (size_t)n;
+		if (pause_us)
+			usleep(pause_us); /* a slow reader: a change may land between two reads */
+	}
+	(*buf)[len] = '\0';
+	return (ssize_t)len;
+}
+
+static int read_stamps(const char *path, double seconds)
+{
+	struct timespec t0, t;
+	long reads = 0, torn = 0;
+	size_t alloc = 0;
+	char *buf = NULL;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		int fd = open(path, O_RDONLY);
+		long long v, w;
+
+		if (fd < 0)
+			return say("open", -1);
+		if (read_whole(fd, &buf, &alloc, 4096, 200) < 0) {
+			close(fd);
+			return say("read", -1);
+		}
+		close(fd);
+		v = stamp(buf, "\"v\": ", 0);
+		w = stamp(buf, "\"w\": ", 1);
+		reads++;
+		if (v < 0 || v != w) {
+			if (torn < 3)
+				fprintf(stderr, "torn read: v %lld w %lld, %zu bytes\n", v, w,
+					strlen(buf));
+			torn++;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+	free(buf);
+	printf("reads %ld torn %ld\n", reads, torn);
+	return 0;
+}
+
+static int open_many(const char *path, int n, const char *sync)
+{
+	char ready[4096], *buf = NULL;
+	size_t alloc = 0;
+	struct stat st;
+	int *fds = calloc((size_t)n, sizeof(*fds)), i, k, ret = 0;
+
+	for (i = 0; fds && i < n; i++) {
+		fds[i] = open(path, O_RDONLY);
+		if (fds[i] < 0 || fstat(fds[i], &st) < 0) {
+			say("open", -1);
+			ret = 1;
+			break;
+		}
+		if (read_whole(fds[i], &buf, &alloc, 65536, 0) != st.st_size) {
+			puts("short");
+			ret = 1;
+			i++;
+			break;
+		}
+	}
+	snprintf(ready, sizeof(ready), "%s.ready", sync);
+	close(open(ready, O_WRONLY | O_CREAT, 0644));
+	for (k = 0; k < 6000 && stat(sync, &st) < 0; k++)
+		usleep(10000);
+	while (i-- > 0)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	free(buf);
+	if (!ret)
+		puts("OK");
+	return 0;
+}
+
 static int do_getxattr(const char *path, const char *name, int hex)
 {
 	char buf[65536];
@@ -369,6 +490,12 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "hold-fsync")) {
 		NEED(4);
 		return hold_fsync(argv[2], argv[3], argv[4], (int)strtol(argv[5], NULL, 10));
+	} else if (!strcmp(cmd, "read-stamps")) {
+		NEED(2);
+		return read_stamps(argv[2], strtod(argv[3], NULL));
+	} else if (!strcmp(cmd, "open-many")) {
+		NEED(3);
+		return open_many(argv[2], (int)strtol(argv[3], NULL, 10), argv[4]);
 	} else if (!strcmp(cmd, "read-while-unlink")) {
 		NEED(1);
 		return read_while_unlink(argv[2]);

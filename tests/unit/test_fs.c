@@ -343,17 +343,25 @@ static void test_rcache_generation(void)
 	json_decref(old);
 	jfs_rcache_note_size(u, JFS_SUB_USER, "x", 1);
 	jfs_rcache_served(u, u->cache.item);
-	/* someone else's change: the sizes go, what the reader saw stays its base */
+	/*
+	 * Someone else's change: the sizes go, what the reader saw stays its
+	 * base, the item stays (stale) to compare the reload with
+	 */
 	gen = u->cache.gen;
 	jfs_rcache_forget(&r.fs, u, &old);
 	{
 		size_t len;
 
 		CHECK(!jfs_rcache_size(u, JFS_SUB_USER, &len) && u->cache.gen > gen &&
-		      !u->cache.item && u->cache.served == old, "forget");
+		      u->cache.stale && u->cache.item == old && u->cache.served == old, "forget");
 	}
-	json_decref(old);
 	pthread_mutex_unlock(&r.fs.lock);
+	/* the reload finds the store's n 4: a change, the old version kept at hand */
+	jfs_memstore_put_new(r.ms, "a", item_of("a", 4, "2026-04-04T00:00:00.000Z"));
+	CHECK(cached_n(&r, u) == 4 && !u->cache.stale, "a stale item is reloaded");
+	CHECK(u->cache.prev_item == old && jfs_rcache_busy(u),
+	      "the version before a change is kept, readers get copies for a while");
+	json_decref(old);
 
 	/* a load that finds the user gone */
 	jfs_memstore_put_new(r.ms, "b", item_of("b", 1, "2026-01-01T00:00:00.000Z"));

@@ -1,0 +1,73 @@
+#!/usr/bin/env bats
+# What the daemon holds for its readers and lookups stays bounded, whatever
+# they do (review findings 3 and 4).
+
+load common
+
+setup() {
+	jfs_setup
+	seed_json "[$(item alice), $(item bob), $(item carol), $(item dave)]"
+	# DynamoDB keeps items up to 400 KB
+	PAD=900000
+	[ "$JOVOFS_TEST_BACKEND" != dynamodb ] || PAD=300000
+}
+
+# rss_kb: the daemon's resident memory
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$JFS_PID/status"
+}
+
+# big_user ID: give ID a user.json of about $PAD bytes, through the mount
+big_user() {
+	printf '{"data":{"pad":"%s"}}' "$(head -c "$PAD" /dev/zero | tr '\0' x)" >"$JFS_TMP/big.json"
+	[ "$(probe copy-close "$JFS_TMP/big.json" "$JFS_MNT/$1/user.json")" = OK ]
+}
+
+# hold ID N: open ID's record.json N times and keep them open; HELD_PID, $JFS_TMP/held.ID
+hold() {
+	rm -f "$JFS_TMP/sync.$1" "$JFS_TMP/sync.$1.ready"
+	probe open-many "$JFS_MNT/$1/record.json" "$2" "$JFS_TMP/sync.$1" >"$JFS_TMP/held.$1" 3>&- &
+	HELD_PIDS+=($!)
+	for _ in $(seq 3000); do [ -e "$JFS_TMP/sync.$1.ready" ] && return 0; sleep 0.02; done
+	echo "open-many of $1 did not get ready" >&2
+	return 1
+}
+
+@test "hundreds of readers of one large file share one copy of it" {
+	mount_jfs
+	local before during id
+	HELD_PIDS=()
+	big_user alice
+	cat "$JFS_MNT/alice/record.json" >/dev/null
+	before="$(rss_kb)"
+	hold alice 400
+	during="$(rss_kb)"
+	touch "$JFS_TMP/sync.alice"
+	wait "${HELD_PIDS[@]}"
+	[ "$(cat "$JFS_TMP/held.alice")" = OK ]
+	echo "daemon RSS: $before kB before, $during kB with 400 readers of a $PAD-byte file"
+	# one private copy each would be 400 x the file
+	[ $((during - before)) -lt $((PAD * 40 / 1024)) ]
+}
+
+@test "readers of more large versions than snapshot_max holds: bounded, every read whole" {
+	mount_jfs -o snapshot_max=1000000
+	local before during id
+	HELD_PIDS=()
+	for id in alice bob carol dave; do big_user "$id"; done
+	before="$(rss_kb)"
+	for id in alice bob carol dave; do hold "$id" 100; done
+	during="$(rss_kb)"
+	grep -E '^jovofs_snapshot_bytes [0-9]+$' "$JFS_MNT/.jovofs/metrics" |
+		awk '{ exit !($2 <= 1000000) }'
+	# the versions beyond the bound are rendered for each read, and still whole
+	for id in alice bob carol dave; do
+		[ "$(probe read-size "$JFS_MNT/$id/record.json")" = "$(stat -c %s "$JFS_MNT/$id/record.json")" ]
+		touch "$JFS_TMP/sync.$id"
+	done
+	wait "${HELD_PIDS[@]}"
+	for id in alice bob carol dave; do [ "$(cat "$JFS_TMP/held.$id")" = OK ]; done
+	echo "daemon RSS: $before kB before, $during kB with 4 x 100 readers"
+	[ $((during - before)) -lt $((PAD * 40 / 1024)) ]
+	grep -q '^jovofs_snapshot_bytes 0$' "$JFS_MNT/.jovofs/metrics"
+}
