@@ -74,12 +74,13 @@ struct fdb_pending {
 	uint64_t put_version;     /* P_PUT: st->seq when created */
 	uint64_t create_seq;      /* P_PUT: order at the end of the file */
 	/*
-	 * The accumulated patch: set holds key -> new value, unset key -> true
-	 * (a key is in one or neither). P_MODIFY keeps no item, only what it
-	 * needs to re-apply the patch onto a fresh record and to see a
-	 * conflict: base holds, for every touched key, its value in the file's
-	 * item (absent: absent there), and base_hash the hash of that item's
-	 * bytes. Values are never modified once stored.
+	 * The accumulated patch: set holds key -> new value, unset the keys
+	 * removed, an array as in struct jfs_patch (a key is in one or
+	 * neither). P_MODIFY keeps no item, only what it needs to re-apply the
+	 * patch onto a fresh record and to see a conflict: base holds, for
+	 * every touched key, its value in the file's item (absent: absent
+	 * there), and base_hash the hash of that item's bytes. Values are never
+	 * modified once stored.
 	 */
 	json_t *set;
 	json_t *unset;
@@ -119,7 +120,7 @@ struct fdb_guard {
 	uint64_t hash;     /* the item's bytes as last seen holding the edit */
 	size_t cost;       /* bytes counted against MAX_GUARD_BYTES */
 	json_t *set;       /* the saved patch: key -> value ... */
-	json_t *unset;     /* ... and key -> true, as in struct fdb_pending */
+	json_t *unset;     /* ... and the keys removed, as in struct fdb_pending */
 	json_t *states;    /* array of objects: the touched keys' values before a save */
 	unsigned reapplied;
 };
@@ -135,13 +136,26 @@ struct save_op {
 	bool reapply;         /* P_MODIFY: a guard's re-apply only */
 	uint64_t version;
 	uint64_t create_seq;
-	json_t *set, *unset;  /* P_MODIFY: copies of the patch */
+	json_t *set, *unset;  /* P_MODIFY: deep copies of the patch */
 	json_t *base;         /* P_MODIFY: a copy of its base */
 	uint64_t base_hash;   /* P_MODIFY */
 	json_t *result;       /* P_PUT: new reference */
 	bool written;         /* the save wrote the item */
 	uint64_t hash;        /* of what it wrote */
 	uint64_t len;         /* its length */
+};
+
+/*
+ * A walk over the keys a patch touches: @set's keys (an object), then
+ * @unset's (an array of keys). Start it as { .set = s, .unset = u }; the
+ * walked objects must not change during the walk.
+ */
+struct fdb_touched {
+	const json_t *set, *unset;
+	void *iter;               /* in set */
+	size_t i;                 /* in unset */
+	bool started;
+	bool in_unset;            /* the key last returned is one of unset's */
 };
 
 /*
@@ -312,10 +326,11 @@ void jfs_fdb_pend_merge_patch(struct fdb_pending *e, json_t *set, const json_t *
 bool jfs_fdb_pend_covers(const struct fdb_pending *e, const struct jfs_patch *patch);
 
 /**
- * No lock. @item with @set and @unset (objects, may be NULL) applied:
- * a new reference sharing untouched values with @item.
+ * No lock. @item (borrowed) with @set (object) and @unset (array of keys)
+ * applied by jfs_patch_apply(); either may be NULL. A new reference that
+ * shares values with @item and @set; aborts on out-of-memory.
  */
-json_t *jfs_fdb_patch_apply(const json_t *item, const json_t *set, const json_t *unset);
+json_t *jfs_fdb_apply(const json_t *item, const json_t *set, const json_t *unset);
 
 /** No lock. Whether @a and @b (may be NULL: absent) differ as JavaScript values. */
 bool jfs_fdb_values_differ(const json_t *a, const json_t *b);
@@ -327,8 +342,11 @@ void jfs_fdb_pend_rebase_onto(struct fdb_pending *e, const json_t *item, uint64_
 void jfs_fdb_fail_add_new(struct filedb_store *st, const char *id, json_t *keys,
 			  const struct jfs_err *e);
 
-/** No lock. The keys of @parts' objects: a new reference (array). */
-json_t *jfs_fdb_keys_of(const json_t *const *parts, size_t nparts);
+/** No lock (the caller's). The next key (borrowed from set or unset), or NULL after the last. */
+const char *jfs_fdb_touched_next(struct fdb_touched *t);
+
+/** No lock. The keys @set (object) and @unset (array) touch: a new reference (array). */
+json_t *jfs_fdb_keys_of(const json_t *set, const json_t *unset);
 
 /** Under lock. What @e touches: a new reference (array of keys), NULL for the whole item. */
 json_t *jfs_fdb_pend_keys(const struct fdb_pending *e);

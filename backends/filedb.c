@@ -414,7 +414,7 @@ static void page_add(struct jfs_list_page *page, size_t *alloc, const char *id, 
 /* A time of a P_MODIFY item: from the patch when it touches @key, else @file_ms. */
 static int64_t pend_time(const struct fdb_pending *e, const char *key, int64_t file_ms)
 {
-	if (json_object_get(e->unset, key))
+	if (jfs_unset_has(e->unset, key))
 		return -1;
 	if (json_object_get(e->set, key))
 		return jfs_fdb_item_time(e->set, key);
@@ -525,7 +525,7 @@ static int filedb_load(struct jfs_store *store, const char *id, json_t **item,
 		if (e) {
 			/* the caller owns what it gets: no value shared with the pending set */
 			set = json_deep_copy(e->set);
-			unset = json_copy(e->unset);
+			unset = json_deep_copy(e->unset);
 		}
 		s = st->cur;
 		jfs_fdb_snap_get(s);
@@ -533,7 +533,7 @@ static int filedb_load(struct jfs_store *store, const char *id, json_t **item,
 		ret = jfs_fdb_snap_read_item(st, s, (size_t)i, &raw, err);
 		jfs_fdb_snap_put(s);
 		if (!ret && e) {
-			*item = jfs_fdb_patch_apply(raw, set, unset);
+			*item = jfs_fdb_apply(raw, set, unset);
 			json_decref(raw);
 		} else if (!ret) {
 			*item = raw;
@@ -549,14 +549,8 @@ static int filedb_load(struct jfs_store *store, const char *id, json_t **item,
 
 static bool patch_touches_id(const struct jfs_patch *patch)
 {
-	size_t i;
-
-	if (patch->set && json_object_get(patch->set, "id"))
-		return true;
-	for (i = 0; i < json_array_size(patch->unset); i++)
-		if (!strcmp(json_string_value(json_array_get(patch->unset, i)) ?: "", "id"))
-			return true;
-	return false;
+	return (patch->set && json_object_get(patch->set, "id")) ||
+	       jfs_unset_has(patch->unset, "id");
 }
 
 /*
@@ -569,7 +563,7 @@ static int pend_condition(const struct fdb_pending *e, const struct jfs_patch *p
 
 	if (!patch->cond_key)
 		return 1;
-	if (json_object_get(e->unset, patch->cond_key))
+	if (jfs_unset_has(e->unset, patch->cond_key))
 		return !patch->cond_value;
 	v = json_object_get(e->set, patch->cond_key);
 	if (!v)
@@ -628,9 +622,7 @@ static int filedb_update(struct jfs_store *store, const char *id, const struct j
 			}
 			set = patch->set ? json_deep_copy(patch->set) : NULL;
 			jfs_fdb_pend_merge_patch(e, set, patch->unset, NULL);
-			item = jfs_fdb_patch_apply(e->result, set, NULL);
-			for (i = 0; i < (long)json_array_size(patch->unset); i++)
-				json_object_del(item, json_string_value(json_array_get(patch->unset, i)));
+			item = jfs_fdb_apply(e->result, set, patch->unset);
 			json_decref(set);
 			json_decref(e->result);
 			e->result = item;
@@ -686,8 +678,7 @@ static int filedb_update(struct jfs_store *store, const char *id, const struct j
 			continue;
 		}
 		{
-			json_t *cur = e ? jfs_fdb_patch_apply(item, e->set, e->unset) :
-					  json_incref(item);
+			json_t *cur = e ? jfs_fdb_apply(item, e->set, e->unset) : json_incref(item);
 			bool holds = jfs_patch_condition_holds(patch, cur);
 
 			json_decref(cur);

@@ -89,11 +89,11 @@ static void guard_expire(struct filedb_store *st, int64_t now)
  */
 void jfs_fdb_guard_saved(struct filedb_store *st, const struct save_op *op, int64_t now)
 {
-	const json_t *gparts[2], *oparts[2] = { op->set, op->unset };
+	struct fdb_touched t;
 	struct fdb_guard *g;
 	json_t *state, *val, *old;
 	const char *key;
-	size_t i, k;
+	size_t i;
 
 	if (!st->guard_ms)
 		return;
@@ -103,40 +103,38 @@ void jfs_fdb_guard_saved(struct filedb_store *st, const struct save_op *op, int6
 		if (!g || !(g->id = strdup(op->id)))
 			abort();
 		g->set = json_object();
-		g->unset = json_object();
+		g->unset = json_array();
 		g->states = json_array();
 		jfs_hmap_add(&st->guards, &g->node, jfs_fdb_hash(op->id, strlen(op->id)));
 	} else {
 		guard_unlink_age(st, g);
 		st->guard_bytes -= g->cost;
 	}
-	gparts[0] = g->set;
-	gparts[1] = g->unset;
 
 	/* before this save: @op's base, and what the earlier saves wrote */
 	state = op->base ? json_deep_copy(op->base) : json_object();
 	json_object_foreach((json_t *)g->set, key, val)
-		if (!json_object_get(op->set, key) && !json_object_get(op->unset, key))
+		if (!json_object_get(op->set, key) && !jfs_unset_has(op->unset, key))
 			json_object_set_new(state, key, json_deep_copy(val));
 	/* keys new to the guard held their base in the earlier states too */
 	json_array_foreach(g->states, i, old) {
-		for (k = 0; k < 2; k++) {
-			json_object_foreach((json_t *)oparts[k], key, val) {
-				if (json_object_get(gparts[0], key) || json_object_get(gparts[1], key))
-					continue;
-				if (json_object_get(op->base, key))
-					json_object_set_new(old, key, json_deep_copy(json_object_get(
-									   op->base, key)));
-			}
+		t = (struct fdb_touched){ .set = op->set, .unset = op->unset };
+		while ((key = jfs_fdb_touched_next(&t))) {
+			if (json_object_get(g->set, key) || jfs_unset_has(g->unset, key))
+				continue;
+			if (json_object_get(op->base, key))
+				json_object_set_new(old, key,
+						    json_deep_copy(json_object_get(op->base, key)));
 		}
 	}
 	json_object_foreach((json_t *)op->set, key, val) {
 		json_object_set_new(g->set, key, json_deep_copy(val));
-		json_object_del(g->unset, key);
+		jfs_unset_del(g->unset, key);
 	}
-	json_object_foreach((json_t *)op->unset, key, val) {
+	json_array_foreach(op->unset, i, val) {
+		key = json_string_value(val);
 		json_object_del(g->set, key);
-		json_object_set_new(g->unset, key, json_true());
+		jfs_unset_add(g->unset, key);
 	}
 	json_array_foreach(g->states, i, old) {
 		if (jfs_json_equal(old, state))
@@ -165,19 +163,13 @@ void jfs_fdb_guard_saved(struct filedb_store *st, const struct save_op *op, int6
  */
 static bool guard_keys_equal(const struct fdb_guard *g, const json_t *item, const json_t *vals)
 {
-	const json_t *parts[2] = { g->set, g->unset };
+	struct fdb_touched t = { .set = g->set, .unset = g->unset };
 	const char *key;
-	json_t *val;
-	size_t k;
 
-	for (k = 0; k < 2; k++) {
-		json_object_foreach((json_t *)parts[k], key, val) {
-			if (strcmp(key, "updatedAt") &&
-			    jfs_fdb_values_differ(json_object_get(item, key),
-						  json_object_get(vals, key)))
-				return false;
-		}
-	}
+	while ((key = jfs_fdb_touched_next(&t)))
+		if (strcmp(key, "updatedAt") &&
+		    jfs_fdb_values_differ(json_object_get(item, key), json_object_get(vals, key)))
+			return false;
 	return true;
 }
 
@@ -189,10 +181,9 @@ static bool guard_keys_equal(const struct fdb_guard *g, const json_t *item, cons
 static void guard_reapply(struct filedb_store *st, struct fdb_guard *g, struct fdb_pending *e,
 			  const json_t *fresh, uint64_t hash)
 {
-	const json_t *parts[2] = { g->set, g->unset };
+	struct fdb_touched t = { .set = g->set, .unset = g->unset };
 	const char *key;
-	json_t *val, *fv;
-	size_t k;
+	json_t *fv;
 
 	if (++g->reapplied > MAX_REAPPLY) {
 		struct jfs_err ce;
@@ -200,7 +191,7 @@ static void guard_reapply(struct filedb_store *st, struct fdb_guard *g, struct f
 		jfs_err_set(&ce, ESTALE, "edit of '%s' lost: stale rewrites of the file undid it "
 			    "%u times; not applying it again", g->id, g->reapplied);
 		jfs_log(LOG_ERR, "filedb: %s", ce.msg);
-		jfs_fdb_fail_add_new(st, g->id, jfs_fdb_keys_of(parts, 2), &ce);
+		jfs_fdb_fail_add_new(st, g->id, jfs_fdb_keys_of(g->set, g->unset), &ce);
 		jfs_fdb_guard_del(st, g);
 		return;
 	}
@@ -209,26 +200,25 @@ static void guard_reapply(struct filedb_store *st, struct fdb_guard *g, struct f
 	if (!e) {
 		e = jfs_fdb_pend_add(st, g->id, P_MODIFY);
 		e->set = json_object();
-		e->unset = json_object();
+		e->unset = json_array();
 		e->base = json_object();
 		e->base_hash = hash;
 		e->reapply = true;
 	}
-	for (k = 0; k < 2; k++) {
-		json_object_foreach((json_t *)parts[k], key, val) {
-			/* the revert is no conflict: the base of the key is what is there now */
-			fv = json_object_get(fresh, key);
-			if (fv)
-				json_object_set_new(e->base, key, json_deep_copy(fv));
-			else
-				json_object_del(e->base, key);
-			if (jfs_fdb_pend_touches(e, key))
-				continue; /* edited again since: the newer edit wins */
-			if (k == 0)
-				json_object_set_new(e->set, key, json_deep_copy(val));
-			else
-				json_object_set_new(e->unset, key, json_true());
-		}
+	while ((key = jfs_fdb_touched_next(&t))) {
+		/* the revert is no conflict: the base of the key is what is there now */
+		fv = json_object_get(fresh, key);
+		if (fv)
+			json_object_set_new(e->base, key, json_deep_copy(fv));
+		else
+			json_object_del(e->base, key);
+		if (jfs_fdb_pend_touches(e, key))
+			continue; /* edited again since: the newer edit wins */
+		if (!t.in_unset)
+			json_object_set_new(e->set, key,
+					    json_deep_copy(json_object_get(g->set, key)));
+		else
+			jfs_unset_add(e->unset, key);
 	}
 	g->hash = hash; /* this revert is handled: not counted again */
 	jfs_fdb_pend_touched(st, e);

@@ -128,7 +128,7 @@ bool jfs_fdb_pend_waiting(struct filedb_store *st, const char *id, uint64_t vers
 
 bool jfs_fdb_pend_touches(const struct fdb_pending *e, const char *key)
 {
-	return json_object_get(e->set, key) || json_object_get(e->unset, key);
+	return json_object_get(e->set, key) || jfs_unset_has(e->unset, key);
 }
 
 /*
@@ -147,7 +147,7 @@ void jfs_fdb_pend_merge_patch(struct fdb_pending *e, json_t *set, const json_t *
 	if (!e->set)
 		e->set = json_object();
 	if (!e->unset)
-		e->unset = json_object();
+		e->unset = json_array();
 	if (e->kind == P_MODIFY && !e->base)
 		e->base = json_object();
 	if (set) {
@@ -156,7 +156,7 @@ void jfs_fdb_pend_merge_patch(struct fdb_pending *e, json_t *set, const json_t *
 			    json_object_get(file_item, key))
 				json_object_set(e->base, key, json_object_get(file_item, key));
 			json_object_set(e->set, key, val);
-			json_object_del(e->unset, key);
+			jfs_unset_del(e->unset, key);
 		}
 	}
 	for (i = 0; i < json_array_size(unset); i++) {
@@ -165,7 +165,7 @@ void jfs_fdb_pend_merge_patch(struct fdb_pending *e, json_t *set, const json_t *
 		    json_object_get(file_item, key))
 			json_object_set(e->base, key, json_object_get(file_item, key));
 		json_object_del(e->set, key);
-		json_object_set_new(e->unset, key, json_true());
+		jfs_unset_add(e->unset, key);
 	}
 }
 
@@ -186,20 +186,13 @@ bool jfs_fdb_pend_covers(const struct fdb_pending *e, const struct jfs_patch *pa
 	return true;
 }
 
-/* @item with @set and @unset (objects, may be NULL) applied: a new reference. */
-json_t *jfs_fdb_patch_apply(const json_t *item, const json_t *set, const json_t *unset)
+json_t *jfs_fdb_apply(const json_t *item, const json_t *set, const json_t *unset)
 {
-	json_t *res = json_copy((json_t *)item), *val;
-	const char *key;
+	const struct jfs_patch patch = { .set = (json_t *)set, .unset = (json_t *)unset };
+	json_t *res = jfs_patch_apply(item, &patch);
 
 	if (!res)
 		abort();
-	if (set)
-		json_object_foreach((json_t *)set, key, val)
-			json_object_set(res, key, val);
-	if (unset)
-		json_object_foreach((json_t *)unset, key, val)
-			json_object_del(res, key);
 	return res;
 }
 
@@ -217,20 +210,16 @@ bool jfs_fdb_values_differ(const json_t *a, const json_t *b)
  */
 static const char *pend_conflict(const struct fdb_pending *e, const json_t *fresh)
 {
-	size_t ntouched = json_object_size(e->set) + json_object_size(e->unset);
-	const json_t *parts[2] = { e->set, e->unset };
+	size_t ntouched = json_object_size(e->set) + json_array_size(e->unset);
+	struct fdb_touched t = { .set = e->set, .unset = e->unset };
 	const char *key;
-	json_t *val;
-	size_t k;
 
-	for (k = 0; k < 2; k++) {
-		json_object_foreach((json_t *)parts[k], key, val) {
-			if (ntouched > 1 && !strcmp(key, "updatedAt"))
-				continue;
-			if (jfs_fdb_values_differ(json_object_get(fresh, key),
-						  json_object_get(e->base, key)))
-				return key;
-		}
+	while ((key = jfs_fdb_touched_next(&t))) {
+		if (ntouched > 1 && !strcmp(key, "updatedAt"))
+			continue;
+		if (jfs_fdb_values_differ(json_object_get(fresh, key),
+					  json_object_get(e->base, key)))
+			return key;
 	}
 	return NULL;
 }
@@ -238,19 +227,15 @@ static const char *pend_conflict(const struct fdb_pending *e, const json_t *fres
 /* @e's base becomes @item (hash @hash): the touched keys' values in it. */
 void jfs_fdb_pend_rebase_onto(struct fdb_pending *e, const json_t *item, uint64_t hash)
 {
-	const json_t *parts[2] = { e->set, e->unset };
+	struct fdb_touched t = { .set = e->set, .unset = e->unset };
 	const char *key;
-	json_t *val;
-	size_t k;
 
-	for (k = 0; k < 2; k++) {
-		json_object_foreach((json_t *)parts[k], key, val) {
-			if (json_object_get(item, key))
-				json_object_set_new(e->base, key,
-						    json_deep_copy(json_object_get(item, key)));
-			else
-				json_object_del(e->base, key);
-		}
+	while ((key = jfs_fdb_touched_next(&t))) {
+		if (json_object_get(item, key))
+			json_object_set_new(e->base, key,
+					    json_deep_copy(json_object_get(item, key)));
+		else
+			json_object_del(e->base, key);
 	}
 	e->base_hash = hash;
 }
@@ -284,32 +269,50 @@ void jfs_fdb_fail_add_new(struct filedb_store *st, const char *id, json_t *keys,
 	st->nfail++;
 }
 
-/* The keys of @parts' objects as a new array. */
-json_t *jfs_fdb_keys_of(const json_t *const *parts, size_t nparts)
+const char *jfs_fdb_touched_next(struct fdb_touched *t)
 {
-	json_t *keys = json_array(), *val;
 	const char *key;
-	size_t k;
+
+	if (!t->in_unset) {
+		t->iter = t->started ? json_object_iter_next((json_t *)t->set, t->iter) :
+				       json_object_iter((json_t *)t->set);
+		t->started = true;
+		if (t->iter)
+			return json_object_iter_key(t->iter);
+		t->in_unset = true;
+		t->i = 0;
+	} else {
+		t->i++;
+	}
+	/* an unset holds strings only; anything else is skipped, never returned */
+	for (; t->i < json_array_size(t->unset); t->i++)
+		if ((key = json_string_value(json_array_get(t->unset, t->i))))
+			return key;
+	return NULL;
+}
+
+/* The keys @set and @unset touch as a new array. */
+json_t *jfs_fdb_keys_of(const json_t *set, const json_t *unset)
+{
+	struct fdb_touched t = { .set = set, .unset = unset };
+	json_t *keys = json_array();
+	const char *key;
 
 	if (!keys)
 		abort();
-	for (k = 0; k < nparts; k++)
-		json_object_foreach((json_t *)parts[k], key, val)
-			json_array_append_new(keys, json_string(key));
+	while ((key = jfs_fdb_touched_next(&t)))
+		json_array_append_new(keys, json_string(key));
 	return keys;
 }
 
 /* What @e's change touches: a new array of keys, or NULL for the whole item. */
 json_t *jfs_fdb_pend_keys(const struct fdb_pending *e)
 {
-	const json_t *parts[2] = { e->set, e->unset };
-
 	switch (e->kind) {
 	case P_MODIFY:
-		return jfs_fdb_keys_of(parts, 2);
+		return jfs_fdb_keys_of(e->set, e->unset);
 	case P_PUT:
-		parts[0] = e->result;
-		return jfs_fdb_keys_of(parts, 1);
+		return jfs_fdb_keys_of(e->result, NULL);
 	default:
 		return NULL;
 	}

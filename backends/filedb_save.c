@@ -244,7 +244,7 @@ static int write_items(struct filedb_store *st, struct out_file *o, struct fdb_s
 		}
 		if ((ret = jfs_fdb_snap_read_item(st, s, i, &item, err)))
 			goto out_free;
-		res = jfs_fdb_patch_apply(item, op->set, op->unset);
+		res = jfs_fdb_apply(item, op->set, op->unset);
 		json_decref(item);
 		ret = out_item(o, nidx, &first, op->id, res, &op->hash, &op->len);
 		json_decref(res);
@@ -276,7 +276,7 @@ static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t
 	int64_t now = jfs_mono_ms();
 	const char *key;
 	json_t *val;
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < nops; i++) {
 		struct save_op *op = &ops[i];
@@ -294,8 +294,8 @@ static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t
 		if (op->written && op->kind == P_MODIFY && e->kind == P_MODIFY) {
 			json_object_foreach(op->set, key, val)
 				json_object_set_new(e->base, key, json_deep_copy(val));
-			json_object_foreach(op->unset, key, val)
-				json_object_del(e->base, key);
+			json_array_foreach(op->unset, j, val)
+				json_object_del(e->base, json_string_value(val));
 			e->base_hash = op->hash;
 		} else if (op->written && e->kind == P_PUT && op->kind == P_PUT &&
 			   e->put_version <= op->version) {
@@ -402,7 +402,7 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 		if (e->kind == P_MODIFY) {
 			/* deep: no value shared with other threads, not even its refcount */
 			op->set = json_deep_copy(e->set);
-			op->unset = json_copy(e->unset);
+			op->unset = json_deep_copy(e->unset);
 			op->base = json_deep_copy(e->base);
 			op->base_hash = e->base_hash;
 			op->reapply = e->reapply;
