@@ -50,11 +50,21 @@
 
 extern const struct jfs_backend_ops jfs_backend_filedb;
 
-static struct filedb_store *filedb_from_store(struct jfs_store *st)
+/*
+ * The FileDb store behind @store (git's files_downcast()). Any other store
+ * is a bug in whoever called the op @caller (its __func__): the log names
+ * the op before the abort.
+ */
+static struct filedb_store *filedb_from_store(struct jfs_store *store, const char *caller)
 {
-	if (st->ops != &jfs_backend_filedb)
-		abort();
-	return (struct filedb_store *)st;
+	const char *name;
+
+	if (store && store->ops == &jfs_backend_filedb)
+		return (struct filedb_store *)store;
+	name = store && store->ops && store->ops->name ? store->ops->name : "none";
+	jfs_log(LOG_CRIT, "filedb: %s: store of backend '%s' is not a filedb store; aborting",
+		caller, name);
+	abort();
 }
 
 int64_t jfs_fdb_item_time(const json_t *item, const char *key)
@@ -360,7 +370,7 @@ out_free:
 
 static int filedb_start(struct jfs_store *store, struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	int ret;
 
 	if (st->read_only || st->started)
@@ -424,7 +434,7 @@ static int64_t pend_time(const struct fdb_pending *e, const char *key, int64_t f
 static int filedb_list(struct jfs_store *store, const char *cursor, size_t limit,
 		       struct jfs_list_page *page, struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	struct fdb_pending **puts = NULL;
 	unsigned long long pos = 0;
 	size_t nputs = 0, nfile, alloc = 0;
@@ -489,7 +499,7 @@ static int filedb_list(struct jfs_store *store, const char *cursor, size_t limit
 static int filedb_load(struct jfs_store *store, const char *id, json_t **item,
 		       struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	json_t *set = NULL, *unset = NULL, *raw;
 	struct fdb_pending *e;
 	struct fdb_snap *s;
@@ -591,7 +601,7 @@ static int check_patch(struct filedb_store *st, const char *id, const struct jfs
 static int filedb_update(struct jfs_store *store, const char *id, const struct jfs_patch *patch,
 			 struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	struct fdb_pending *e;
 	struct jfs_err ferr;
 	struct fdb_snap *s;
@@ -711,7 +721,7 @@ out_unlock:
 static int filedb_create(struct jfs_store *store, const char *id, json_t *item,
 			 struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	struct fdb_pending *e;
 	struct jfs_err ferr;
 	json_t *copy, *iid;
@@ -780,7 +790,7 @@ static int filedb_create(struct jfs_store *store, const char *id, json_t *item,
 
 static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	struct fdb_pending *e;
 	struct jfs_err ferr;
 	int fret, ret;
@@ -822,7 +832,7 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 
 static int filedb_sync(struct jfs_store *store, const char *id, struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	struct jfs_err se;
 	uint64_t target, gen;
 	int ret = 0;
@@ -861,7 +871,7 @@ static int filedb_sync(struct jfs_store *store, const char *id, struct jfs_err *
 
 static int filedb_failures(struct jfs_store *store, jfs_failed_fn *fn, void *data)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	struct fdb_failure *f, *next;
 
 	pthread_mutex_lock(&st->lock);
@@ -884,7 +894,7 @@ static int filedb_failures(struct jfs_store *store, jfs_failed_fn *fn, void *dat
 static int filedb_changes(struct jfs_store *store, jfs_changed_fn *fn, void *data,
 			  struct jfs_err *err)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	char **ids;
 	size_t n, i;
 	int ret;
@@ -907,7 +917,7 @@ static int filedb_changes(struct jfs_store *store, jfs_changed_fn *fn, void *dat
 
 static void filedb_describe(struct jfs_store *store, json_t *out)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 
 	json_object_set_new(out, "backend", json_string("filedb"));
 	json_object_set_new(out, "pathToFile", json_string(st->path));
@@ -917,7 +927,7 @@ static void filedb_describe(struct jfs_store *store, json_t *out)
 
 static void filedb_close(struct jfs_store *store)
 {
-	struct filedb_store *st = filedb_from_store(store);
+	struct filedb_store *st = filedb_from_store(store, __func__);
 	struct jfs_err e;
 
 	pthread_mutex_lock(&st->lock);
