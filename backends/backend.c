@@ -45,3 +45,38 @@ json_t *jfs_patch_apply(const json_t *item, const struct jfs_patch *patch)
 			json_object_del(res, json_string_value(json_array_get(patch->unset, i)));
 	return res;
 }
+
+/* The index of @key in @unset, or -1. */
+static long unset_find(const json_t *unset, const char *key)
+{
+	const char *k;
+	size_t i;
+
+	if (!key)
+		return -1;
+	for (i = 0; i < json_array_size(unset); i++) {
+		k = json_string_value(json_array_get(unset, i));
+		if (k && !strcmp(k, key))
+			return (long)i;
+	}
+	return -1;
+}
+
+bool jfs_unset_has(const json_t *unset, const char *key)
+{
+	return unset_find(unset, key) >= 0;
+}
+
+void jfs_unset_add(json_t *unset, const char *key)
+{
+	if (key && unset_find(unset, key) < 0)
+		json_array_append_new(unset, json_string(key));
+}
+
+void jfs_unset_del(json_t *unset, const char *key)
+{
+	long i = unset_find(unset, key);
+
+	if (i >= 0)
+		json_array_remove(unset, (size_t)i);
+}

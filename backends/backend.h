@@ -194,4 +194,20 @@ bool jfs_patch_condition_holds(const struct jfs_patch *patch, const json_t *item
  */
 json_t *jfs_patch_apply(const json_t *item, const struct jfs_patch *patch);
 
+/*
+ * A set of keys to remove is kept the way jfs_patch.unset holds it: an
+ * array of distinct key strings, in the order they were first added. It
+ * holds a handful of keys (an item's top-level keys), so a linear search
+ * is the cheap lookup.
+ */
+
+/** Whether @unset (may be NULL) holds @key (may be NULL: never held). */
+bool jfs_unset_has(const json_t *unset, const char *key);
+
+/** Add @key to @unset unless it holds it already (it then keeps its place). */
+void jfs_unset_add(json_t *unset, const char *key);
+
+/** Remove @key from @unset, if it holds it. */
+void jfs_unset_del(json_t *unset, const char *key);
+
 #endif
