@@ -660,10 +660,10 @@ static int ddb_update(struct jfs_store *st, const char *id, const struct jfs_pat
 		json_object_foreach(patch->set, key, val) {
 			if (!strcmp(key, "id") || !strcmp(key, s->pk))
 				continue;
-			m = jfs_ddb_marshal(val, json_object_get(ref_attrs, key));
+			m = jfs_ddb_marshal_loadable(val, json_object_get(ref_attrs, key), key,
+						     err);
 			if (!m) {
-				ret = jfs_err_set(err, EINVAL, "'%s' holds a number dynamodb "
-						  "cannot store", key);
+				ret = -EINVAL;
 				goto out_release;
 			}
 			add_name(names, &ph, "s", n_set, key);

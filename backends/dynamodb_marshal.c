@@ -149,7 +149,63 @@ bool jfs_ddb_needs_ref(const json_t *av)
  * one (non-empty, one element type, no duplicates): a Jovo app reading it
  * through unmarshall gets a Set back, as before.
  */
-static json_t *marshal_set(const json_t *v, const char *t, json_t *old)
+/*
+ * Where a checked marshal is (jfs_ddb_marshal_loadable()): the JSON path of
+ * the value at hand, and the first reason a value cannot be loaded back.
+ * NULL: marshal without checking.
+ */
+struct mpath {
+	char buf[512];
+	size_t len;
+	struct jfs_err *err;
+	bool failed;
+};
+
+static json_t *marshal_at(const json_t *v, const json_t *ref, struct mpath *p);
+
+/* A number written anew: can the Jovo app load it back as this number? */
+static bool number_loadable(double d, struct mpath *p)
+{
+	char num[32];
+
+	if (!p || fabs(d) <= 9007199254740991.0)
+		return true;
+	if (!p->failed) {
+		jfs_json_format_number(d, num);
+		jfs_err_set(p->err, EINVAL, "'%s' is %s, beyond +-(2^53 - 1): a Jovo app's "
+			    "DynamoDb plugin cannot load it back (unmarshall throws); store it "
+			    "as a string", p->buf, num);
+		p->failed = true;
+	}
+	return false;
+}
+
+/* Append ".key" or "[i]" to @p's path; returns the length to restore. */
+static size_t path_push(struct mpath *p, const char *key, size_t idx)
+{
+	size_t old;
+
+	if (!p)
+		return 0;
+	old = p->len;
+	if (key)
+		p->len += (size_t)snprintf(p->buf + p->len, sizeof(p->buf) - p->len, ".%s", key);
+	else
+		p->len += (size_t)snprintf(p->buf + p->len, sizeof(p->buf) - p->len, "[%zu]", idx);
+	if (p->len >= sizeof(p->buf))
+		p->len = sizeof(p->buf) - 1;
+	return old;
+}
+
+static void path_pop(struct mpath *p, size_t len)
+{
+	if (p) {
+		p->len = len;
+		p->buf[len] = '\0';
+	}
+}
+
+static json_t *marshal_set(const json_t *v, const char *t, json_t *old, struct mpath *p)
 {
 	bool num = t[0] == 'N';
 	json_t *out, *a, *b;
@@ -183,15 +239,19 @@ static json_t *marshal_set(const json_t *v, const char *t, json_t *old)
 		for (k = 0; k < json_array_size(old) && !keep; k++)
 			if (parse_n(json_array_get(old, k), &d) && d == jfs_json_number_value(a))
 				keep = json_array_get(old, k);
-		if (keep)
+		if (keep) {
 			json_array_append(out, keep);
-		else
+		} else if (number_loadable(jfs_json_number_value(a), p)) {
 			json_array_append_new(out, number_av_str(jfs_json_number_value(a)));
+		} else {
+			json_decref(out);
+			return NULL;
+		}
 	}
 	return typed(t, out);
 }
 
-static json_t *marshal_list(const json_t *v, json_t *old)
+static json_t *marshal_list(const json_t *v, json_t *old, struct mpath *p)
 {
 	size_t n = json_array_size(v), on = json_array_size(old), i;
 	json_t *out = json_array();
@@ -212,7 +272,10 @@ static json_t *marshal_list(const json_t *v, json_t *old)
 			ref = json_array_get(old, shifted);
 		else if (i < on)
 			ref = json_array_get(old, i);
-		m = jfs_ddb_marshal(item, ref);
+		size_t back = path_push(p, NULL, i);
+
+		m = marshal_at(item, ref, p);
+		path_pop(p, back);
 		if (!m) {
 			json_decref(out);
 			return NULL;
@@ -222,13 +285,16 @@ static json_t *marshal_list(const json_t *v, json_t *old)
 	return typed("L", out);
 }
 
-json_t *jfs_ddb_marshal_map(const json_t *item, const json_t *ref_item)
+static json_t *marshal_map(const json_t *item, const json_t *ref_item, struct mpath *p)
 {
 	json_t *out = json_object(), *val, *m;
 	const char *key;
 
 	json_object_foreach((json_t *)item, key, val) {
-		m = jfs_ddb_marshal(val, json_object_get(ref_item, key));
+		size_t back = path_push(p, key, 0);
+
+		m = marshal_at(val, json_object_get(ref_item, key), p);
+		path_pop(p, back);
 		if (!m) {
 			json_decref(out);
 			return NULL;
@@ -238,7 +304,32 @@ json_t *jfs_ddb_marshal_map(const json_t *item, const json_t *ref_item)
 	return out;
 }
 
+json_t *jfs_ddb_marshal_map(const json_t *item, const json_t *ref_item)
+{
+	return marshal_map(item, ref_item, NULL);
+}
+
 json_t *jfs_ddb_marshal(const json_t *v, const json_t *ref)
+{
+	return marshal_at(v, ref, NULL);
+}
+
+json_t *jfs_ddb_marshal_loadable(const json_t *v, const json_t *ref, const char *path,
+				 struct jfs_err *err)
+{
+	struct mpath p = { .err = err };
+	json_t *m;
+
+	p.len = (size_t)snprintf(p.buf, sizeof(p.buf), "%s", path);
+	if (p.len >= sizeof(p.buf))
+		p.len = sizeof(p.buf) - 1;
+	m = marshal_at(v, ref, &p);
+	if (!m && !p.failed)
+		jfs_err_set(err, EINVAL, "'%s' holds a number dynamodb cannot store", path);
+	return m;
+}
+
+static json_t *marshal_at(const json_t *v, const json_t *ref, struct mpath *p)
 {
 	const char *rt = NULL;
 	json_t *old = NULL, *m;
@@ -260,7 +351,7 @@ json_t *jfs_ddb_marshal(const json_t *v, const json_t *ref)
 	case JSON_INTEGER:
 	case JSON_REAL:
 		d = jfs_json_number_value(v);
-		if (!isfinite(d))
+		if (!isfinite(d) || !number_loadable(d, p))
 			return NULL;
 		return typed("N", number_av_str(d));
 	case JSON_STRING:
@@ -268,13 +359,13 @@ json_t *jfs_ddb_marshal(const json_t *v, const json_t *ref)
 			     json_stringn(json_string_value(v), json_string_length(v)));
 	case JSON_ARRAY:
 		if (rt && (!strcmp(rt, "SS") || !strcmp(rt, "NS") || !strcmp(rt, "BS"))) {
-			m = marshal_set(v, rt, old);
-			if (m)
+			m = marshal_set(v, rt, old, p);
+			if (m || (p && p->failed))
 				return m;
 		}
-		return marshal_list(v, rt && !strcmp(rt, "L") ? old : NULL);
+		return marshal_list(v, rt && !strcmp(rt, "L") ? old : NULL, p);
 	case JSON_OBJECT:
-		m = jfs_ddb_marshal_map(v, rt && !strcmp(rt, "M") ? old : NULL);
+		m = marshal_map(v, rt && !strcmp(rt, "M") ? old : NULL, p);
 		return m ? typed("M", m) : NULL;
 	}
 	return NULL;

@@ -39,6 +39,17 @@
 json_t *jfs_ddb_marshal(const json_t *v, const json_t *ref);
 
 /**
+ * jfs_ddb_marshal() of a value a user wrote, named @path ("user"), that a
+ * Jovo app must be able to load back: a number that is new or changed (not
+ * kept verbatim from @ref) beyond +-(2^53 - 1) is refused, as the app's
+ * unmarshall() refuses it (it throws, or gives a BigInt, never the number
+ * the mount showed). Returns a new reference, or NULL with -EINVAL worth
+ * in @err naming the JSON path ("user.data.big").
+ */
+json_t *jfs_ddb_marshal_loadable(const json_t *v, const json_t *ref, const char *path,
+				 struct jfs_err *err);
+
+/**
  * Marshal the object @item into an attribute map (what PutItem's "Item"
  * holds), each key against @ref_item's attribute of the same name
  * (@ref_item may be NULL). New reference or NULL as jfs_ddb_marshal().

@@ -153,6 +153,22 @@ raw_field() {
 	[ "$(raw_field big '.Item.user.M.data.M.big.N')" = '"5"' ]
 }
 
+@test "dynamodb: a new number beyond +-(2^53-1) is EINVAL naming its path: a Jovo app could not load it" {
+	seed_json "[$(item alice '{"n":1}')]"
+	mount_jfs
+	run probe write-close "$JFS_MNT/alice/user.json" '{"data":{"n":1,"big":12345678901234567890}}'
+	[ "$output" = EINVAL ]
+	[[ "$(probe getxattr "$JFS_MNT/alice/user.json" user.jovofs.error)" == *"'user.data.big' is 12345678901234567000"*"2^53"* ]]
+	grep -q "user.data.big" "$JFS_MNT/.jovofs/errors"
+	[ "$(stored_field alice .user.data)" = '{"n":1}' ]
+	run probe write-close "$JFS_MNT/alice/user.json" '{"data":{"n":[0,-1e300]}}'
+	[ "$output" = EINVAL ]
+	[[ "$(probe getxattr "$JFS_MNT/alice/user.json" user.jovofs.error)" == *"'user.data.n[1]'"* ]]
+	# the largest a Jovo app loads is fine, and so is a string of digits
+	[ "$(probe write-close "$JFS_MNT/alice/user.json" '{"data":{"n":9007199254740991,"s":"12345678901234567890"}}')" = OK ]
+	[ "$(raw_field alice '.Item.user.M.data.M.n.N')" = '"9007199254740991"' ]
+}
+
 # --- conflicts ----------------------------------------------------------
 
 @test "dynamodb: awscli changes the element between read and write: ESTALE, awscli's kept" {

@@ -316,6 +316,50 @@ static void test_marshal(void)
 
 	/* jansson holds no NaN or infinity; a NULL value is refused, not a crash */
 	CHECK(jfs_ddb_marshal(NULL, NULL) == NULL);
+
+	/* what a Jovo app could not load back is refused, naming where it is */
+	{
+		static const struct {
+			const char *plain, *ref, *err;
+		} cases[] = {
+			{ "{\"data\":{\"big\":12345678901234567890}}", NULL, "'user.data.big' is 12345678901234567000" },
+			{ "{\"data\":{\"l\":[1,{\"x\":-9007199254740992}]}}", NULL, "'user.data.l[1].x'" },
+			{ "{\"data\":{\"f\":1.5e300}}", NULL, "'user.data.f'" },
+			/* a number set (stored by another writer) gaining a big member */
+			{ "{\"data\":{\"s\":[1,1e20]}}",
+			  "{\"M\":{\"data\":{\"M\":{\"s\":{\"NS\":[\"1\"]}}}}}", "'user.data.s'" },
+			/* fine: the largest safe integer, a fraction, a changed small number */
+			{ "{\"data\":{\"ok\":9007199254740991,\"f\":0.1,\"n\":-9007199254740991}}", NULL, NULL },
+			/* fine: a big number stored before, unchanged, next to a change */
+			{ "{\"data\":{\"big\":1.2345678901234568e+28,\"n\":2}}",
+			  "{\"M\":{\"data\":{\"M\":{\"big\":{\"N\":\"12345678901234567890123456789\"},"
+			  "\"n\":{\"N\":\"1\"}}}}}", NULL },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			json_t *pl = P(cases[i].plain), *r = cases[i].ref ? J(cases[i].ref) : NULL, *m;
+			struct jfs_err err;
+
+			jfs_err_clear(&err);
+			m = jfs_ddb_marshal_loadable(pl, r, "user", &err);
+			if (cases[i].err)
+				CHECK(!m && err.code == EINVAL && strstr(err.msg, cases[i].err) &&
+				      strstr(err.msg, "2^53"), "%s: %s", cases[i].plain, err.msg);
+			else
+				CHECK(m != NULL, "%s refused: %s", cases[i].plain, err.msg);
+			/* the big stored digits survive the change next to them */
+			if (m && cases[i].ref) {
+				char *d = dump(m);
+
+				CHECK(strstr(d, "12345678901234567890123456789") != NULL, "%s", d);
+				free(d);
+			}
+			json_decref(m);
+			json_decref(pl);
+			json_decref(r);
+		}
+	}
 }
 
 /* ---- credentials ---- */
