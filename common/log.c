@@ -42,16 +42,42 @@ static const char *level_name(int level)
 	}
 }
 
+char *jfs_log_escape(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c >= 0x20 && c != 0x7f && c != '\\') {
+			out[o++] = (char)c;
+		} else if (c == '\\') {
+			if (o + 3 > size)
+				break;
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else {
+			if (o + 5 > size)
+				break;
+			snprintf(out + o, 5, "\\x%02x", c);
+			o += 4;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 void jfs_log(int level, const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[4096];
 	va_list ap;
 
 	if (level > log_level && level > LOG_WARNING)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	jfs_log_escape(raw, msg, sizeof(msg));
 	if (level <= LOG_WARNING && log_hook)
 		log_hook(log_hook_data, level, msg);
 	if (level > log_level)

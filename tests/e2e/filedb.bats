@@ -463,3 +463,19 @@ as_nobody() {
 		[ "${BASH_REMATCH[2]}" -eq 0 ]
 	done
 }
+
+@test "an id holding a newline cannot forge a line in the log or .jovofs/errors" {
+	local evil=$'evil\n2026-01-01T00:00:00.000Z forged: everything is fine'
+	seed_json "[$(item "$evil" '{"v":0}')]"
+	mount_jfs -o write_delay=2000
+	local dir="$JFS_MNT/evil%0A2026-01-01T00:00:00.000Z forged: everything is fine"
+	[ -d "$dir" ]
+	echo '{"data":{"v":1}}' >"$dir/user.json"
+	# the app changes the same user before the save: the edit is dropped, and logged
+	foreign_user "$evil" '{"v":"app"}'
+	wait_for grep -q "dropped" "$JFS_MNT/.jovofs/errors"
+	cat "$JFS_MNT/.jovofs/errors"
+	not grep -q '^2026-01-01T00:00:00.000Z forged' "$JFS_MNT/.jovofs/errors"
+	not grep -q '^2026-01-01T00:00:00.000Z forged' "$JFS_LOG"
+	grep -q 'evil\\x0a2026-01-01T00:00:00.000Z forged' "$JFS_MNT/.jovofs/errors"
+}
