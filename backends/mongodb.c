@@ -74,6 +74,8 @@ struct mongo_store {
 	struct jfs_store_options opts;
 	mongoc_uri_t *uri;
 	char *uri_redacted;
+	char *secrets[4];           /* the password (decoded, as written), key passwords */
+	size_t nsecrets;
 	const char *uri_source;
 	char *db_name;
 	char *coll_name;
@@ -242,6 +244,9 @@ static void uri_default_ms(mongoc_uri_t *uri, const char *opt, int64_t ms)
 
 static void list_close(struct mongo_store *ms, struct list_cursor *lc);
 
+static void mongo_log_handler(mongoc_log_level_t level, const char *domain, const char *message,
+			      void *data);
+
 static void mongo_free(struct mongo_store *ms)
 {
 	size_t i;
@@ -251,6 +256,11 @@ static void mongo_free(struct mongo_store *ms)
 	for (i = 0; i < MONGO_LIST_OPEN; i++)
 		if (ms->lists[i].last)
 			list_close(ms, &ms->lists[i]);
+	mongoc_log_set_handler(mongo_log_handler, NULL);
+	for (i = 0; i < ms->nsecrets; i++) {
+		explicit_bzero(ms->secrets[i], strlen(ms->secrets[i]));
+		free(ms->secrets[i]);
+	}
 	pthread_mutex_destroy(&ms->list_lock);
 	if (ms->list_pool)
 		mongoc_client_pool_destroy(ms->list_pool);
@@ -271,6 +281,8 @@ static pthread_once_t mongo_once = PTHREAD_ONCE_INIT;
 static void mongo_log_handler(mongoc_log_level_t level, const char *domain, const char *message,
 			      void *data)
 {
+	struct mongo_store *ms = data;
+	char *red;
 	int lvl;
 
 	switch (level) {
@@ -291,7 +303,37 @@ static void mongo_log_handler(mongoc_log_level_t level, const char *domain, cons
 	/* FerretDB and old servers lack endSessions; the pool says so at close */
 	if (lvl == LOG_WARNING && strstr(message, "endSessions"))
 		lvl = LOG_DEBUG;
-	jfs_log(lvl, "mongodb: %s: %s", domain, message);
+	/* libmongoc's texts may quote a connection string or an option's value */
+	red = jfs_mongo_redact(message, ms ? (const char *const *)ms->secrets : NULL,
+			       ms ? ms->nsecrets : 0);
+	jfs_log(lvl, "mongodb: %s: %s", domain, red);
+	free(red);
+}
+
+/* Take the store's secrets out of a driver error before anyone sees it. */
+static void scrub(struct mongo_store *ms, bson_error_t *be)
+{
+	char *red = jfs_mongo_redact(be->message, (const char *const *)ms->secrets,
+				     ms->nsecrets);
+
+	snprintf(be->message, sizeof(be->message), "%s", red);
+	free(red);
+}
+
+/* Keep what must never be shown: the password and the key passwords of @ms->uri. */
+static void keep_secrets(struct mongo_store *ms, const char *conn)
+{
+	const char *pw = mongoc_uri_get_password(ms->uri), *kp;
+	size_t off, len;
+
+	if (pw && *pw && !(ms->secrets[ms->nsecrets++] = strdup(pw)))
+		abort();
+	if (pw && *pw && jfs_mongo_password_span(conn, pw, &off, &len) &&
+	    !(ms->secrets[ms->nsecrets++] = strndup(conn + off, len)))
+		abort();
+	kp = mongoc_uri_get_option_as_utf8(ms->uri, MONGOC_URI_TLSCERTIFICATEKEYFILEPASSWORD, NULL);
+	if (kp && *kp && !(ms->secrets[ms->nsecrets++] = strdup(kp)))
+		abort();
 }
 
 static void mongo_init_once(void)
@@ -353,14 +395,21 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 				  "config file or " MONGO_ENV_URI);
 		goto out_free;
 	}
-	ms->uri_redacted = jfs_mongo_redact_uri(conn);
 	ms->uri = mongoc_uri_new_with_error(conn, &be);
+	if (ms->uri) {
+		ms->uri_redacted = jfs_mongo_redact_uri(conn);
+		keep_secrets(ms, conn);
+		/* from now on libmongoc's own messages lose these too */
+		mongoc_log_set_handler(mongo_log_handler, ms);
+	}
 	/* the URI holds a password: wipe our copy before it can linger */
 	explicit_bzero(conn, strlen(conn));
 	free(conn);
 	if (!ms->uri) {
-		ret = jfs_err_set(err, EINVAL, "mongodb: invalid connection string '%s': %s",
-				  ms->uri_redacted, be.message);
+		/* refused: nobody can tell where its secrets are, so it is not shown */
+		scrub(ms, &be);
+		ret = jfs_err_set(err, EINVAL, "mongodb: the connection string from %s is invalid: %s",
+				  ms->uri_source, be.message);
 		goto out_free;
 	}
 
@@ -459,6 +508,7 @@ static int mongo_run_for(struct mongo_store *ms, mongoc_client_pool_t *pool, int
 		}
 		if (ret != MONGO_DRIVER_ERROR)
 			return ret;
+		scrub(ms, &be);
 		if (ms->wc_fallback_allowed && wc_unsupported(&be) &&
 		    !atomic_exchange(&ms->wc_use_w1, true)) {
 			jfs_log(LOG_WARNING,
@@ -542,9 +592,11 @@ static int mongo_start(struct jfs_store *st, struct jfs_err *err)
 	int ret;
 
 	ms->pool = mongoc_client_pool_new_with_error(ms->uri, &be);
-	if (!ms->pool)
+	if (!ms->pool) {
+		scrub(ms, &be);
 		return jfs_err_set(err, EINVAL, "mongodb: cannot use '%s': %s", ms->uri_redacted,
 				   be.message);
+	}
 	mongoc_client_pool_set_error_api(ms->pool, MONGOC_ERROR_API_VERSION_2);
 	list_uri = mongoc_uri_copy(ms->uri);
 	if (!ms->user_socket_timeout && ms->opts.timeout_ms < MONGO_LIST_SOCKET_MS)
@@ -552,9 +604,11 @@ static int mongo_start(struct jfs_store *st, struct jfs_err *err)
 					       MONGO_LIST_SOCKET_MS);
 	ms->list_pool = mongoc_client_pool_new_with_error(list_uri, &be);
 	mongoc_uri_destroy(list_uri);
-	if (!ms->list_pool)
+	if (!ms->list_pool) {
+		scrub(ms, &be);
 		return jfs_err_set(err, EINVAL, "mongodb: cannot use '%s': %s", ms->uri_redacted,
 				   be.message);
+	}
 	mongoc_client_pool_set_error_api(ms->list_pool, MONGOC_ERROR_API_VERSION_2);
 	/*
 	 * One try, no retries: a wrong password fails the mount; a server
@@ -796,6 +850,7 @@ static int mongo_list(struct jfs_store *st, const char *cursor, size_t limit,
 		list_close(ms, &lc);
 		if (ret <= 0)
 			return ret;
+		scrub(ms, &be);
 		jfs_log(LOG_DEBUG, "mongodb: listing cursor lost (%s), querying again", be.message);
 	}
 	return mongo_run_for(ms, ms->list_pool, ms->opts.retry_ms, "list", cursor ? cursor : "",

@@ -41,8 +41,12 @@
  * user object of that exact shape cannot be stored as a plain object.
  * Objects with other "$" keys are plain documents.
  */
+#define _GNU_SOURCE /* memmem */
 #include "backends/mongodb_bson.h"
 
+#include <mongoc/mongoc.h>
+
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -697,45 +701,180 @@ static bool secret_option(const char *name, size_t len)
 	return false;
 }
 
+/* @in with %XX decoded, into a malloc()ed string. */
+static char *percent_decode(const char *in, size_t len)
+{
+	char *out = malloc(len + 1), hex[3] = { 0 };
+	size_t i, o = 0;
+
+	if (!out)
+		abort();
+	for (i = 0; i < len; i++) {
+		if (in[i] == '%' && i + 2 < len + 0 && isxdigit((unsigned char)in[i + 1]) &&
+		    isxdigit((unsigned char)in[i + 2])) {
+			hex[0] = in[i + 1];
+			hex[1] = in[i + 2];
+			out[o++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+bool jfs_mongo_password_span(const char *text, const char *password, size_t *off, size_t *len)
+{
+	const char *auth = strstr(text, "://"), *colon, *at;
+	size_t plen = password ? strlen(password) : 0;
+	bool found = false;
+	char *dec;
+
+	if (!auth || !plen)
+		return false;
+	auth += 3;
+	colon = strchr(auth, ':');
+	if (!colon)
+		return false;
+	/* the '@' that ends it is the one whose text before decodes to the password */
+	for (at = strchr(colon + 1, '@'); at && !found; at = strchr(at + 1, '@')) {
+		dec = percent_decode(colon + 1, (size_t)(at - colon - 1));
+		found = !strcmp(dec, password);
+		explicit_bzero(dec, strlen(dec));
+		free(dec);
+		if (found) {
+			*off = (size_t)(colon + 1 - text);
+			*len = (size_t)(at - colon - 1);
+		}
+	}
+	return found;
+}
+
+/* Mask the value of every secret option ("name=value") in @sb from @from on. */
+static void mask_options(struct jfs_strbuf *sb, size_t from)
+{
+	size_t i = from, j;
+
+	while (i < sb->len) {
+		size_t start = i;
+
+		/* an option name: letters, as libmongoc's are */
+		while (i < sb->len && isalpha((unsigned char)sb->buf[i]))
+			i++;
+		if (i == start) {
+			i++;
+			continue;
+		}
+		if (i < sb->len && sb->buf[i] == '=' && secret_option(sb->buf + start, i - start)) {
+			j = ++i;
+			while (j < sb->len && !strchr("&;'\" ,)", sb->buf[j]))
+				j++;
+			if (j > i) {
+				char *rest = strdup(sb->buf + j);
+
+				if (!rest)
+					abort();
+				jfs_strbuf_setlen(sb, i);
+				jfs_strbuf_addstr(sb, "***");
+				jfs_strbuf_addstr(sb, rest);
+				free(rest);
+				i += 3;
+			}
+		}
+	}
+}
+
+/* Replace every occurrence of @secret in @sb by "***". */
+static void mask_secret(struct jfs_strbuf *sb, const char *secret)
+{
+	size_t n = secret ? strlen(secret) : 0;
+	char *p, *rest;
+
+	if (!n)
+		return;
+	while ((p = memmem(sb->buf, sb->len, secret, n))) {
+		rest = strdup(p + n);
+		if (!rest)
+			abort();
+		jfs_strbuf_setlen(sb, (size_t)(p - sb->buf));
+		jfs_strbuf_addstr(sb, "***");
+		jfs_strbuf_addstr(sb, rest);
+		free(rest);
+	}
+}
+
+/*
+ * Mask the user info's password of a connection string in @sb, as far as
+ * the text tells: from the ':' after the user name to the last '@' before
+ * the path. Returns the offset after the mask (0: none).
+ */
+static size_t mask_userinfo(struct jfs_strbuf *sb, size_t min_end)
+{
+	const char *auth = strstr(sb->buf, "://"), *colon, *at = NULL, *end;
+	size_t off, len;
+	char *rest;
+
+	if (!auth)
+		return 0;
+	auth += 3;
+	end = auth + strcspn(auth, "/ '\"");
+	for (colon = auth; colon < end; colon++)
+		if (*colon == '@')
+			at = colon;
+	colon = memchr(auth, ':', (size_t)(end - auth));
+	if (!colon || (at && at < colon))
+		return 0;
+	off = (size_t)(colon + 1 - sb->buf);
+	len = at ? (size_t)(at - colon - 1) : 0;
+	if (off + len < min_end)
+		len = min_end - off;
+	if (!len)
+		return 0;
+	rest = strdup(sb->buf + off + len);
+	if (!rest)
+		abort();
+	jfs_strbuf_setlen(sb, off);
+	jfs_strbuf_addstr(sb, "***");
+	jfs_strbuf_addstr(sb, rest);
+	free(rest);
+	return off + 3;
+}
+
+char *jfs_mongo_redact(const char *text, const char *const *secrets, size_t nsecrets)
+{
+	struct jfs_strbuf sb;
+	size_t i;
+
+	jfs_strbuf_init(&sb);
+	jfs_strbuf_addstr(&sb, text ? text : "");
+	for (i = 0; i < nsecrets; i++)
+		mask_secret(&sb, secrets[i]);
+	mask_userinfo(&sb, 0);
+	mask_options(&sb, 0);
+	return jfs_strbuf_detach(&sb, NULL);
+}
+
 char *jfs_mongo_redact_uri(const char *uri)
 {
 	struct jfs_strbuf sb;
-	const char *p, *auth, *at = NULL, *colon, *end, *q, *eq, *amp;
+	mongoc_uri_t *parsed = mongoc_uri_new_with_error(uri, NULL);
+	const char *pw = parsed ? mongoc_uri_get_password(parsed) : NULL;
+	size_t off = 0, len = 0, after;
 
 	jfs_strbuf_init(&sb);
-	p = strstr(uri, "://");
-	auth = p ? p + 3 : uri;
-	/* user info ends at the last '@' before the path or the options */
-	end = auth + strcspn(auth, "/?");
-	for (q = auth; q < end; q++)
-		if (*q == '@')
-			at = q;
-	p = uri;
-	if (at) {
-		colon = memchr(auth, ':', (size_t)(at - auth));
-		if (colon) {
-			jfs_strbuf_add(&sb, uri, (size_t)(colon + 1 - uri));
-			jfs_strbuf_addstr(&sb, "***");
-			p = at;
-		}
-	}
-	q = strchr(end, '?');
-	if (!q) {
-		jfs_strbuf_addstr(&sb, p);
-		return jfs_strbuf_detach(&sb, NULL);
-	}
-	jfs_strbuf_add(&sb, p, (size_t)(q + 1 - p));
-	for (p = q + 1; *p; p = amp) {
-		amp = p + strcspn(p, "&;");
-		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq && secret_option(p, (size_t)(eq - p))) {
-			jfs_strbuf_add(&sb, p, (size_t)(eq + 1 - p));
-			jfs_strbuf_addstr(&sb, "***");
-		} else {
-			jfs_strbuf_add(&sb, p, (size_t)(amp - p));
-		}
-		if (*amp)
-			jfs_strbuf_addch(&sb, *amp++);
-	}
+	jfs_strbuf_addstr(&sb, uri);
+	/*
+	 * libmongoc's own reading says where its password is ('?' in it
+	 * included); what the text says may reach further ('@' in it): mask
+	 * from the name to the farther of the two
+	 */
+	if (pw && jfs_mongo_password_span(uri, pw, &off, &len))
+		after = mask_userinfo(&sb, off + len);
+	else
+		after = mask_userinfo(&sb, 0);
+	mask_options(&sb, after);
+	if (parsed)
+		mongoc_uri_destroy(parsed);
 	return jfs_strbuf_detach(&sb, NULL);
 }

@@ -47,9 +47,26 @@ int jfs_bson_from_item(const json_t *item, const char *id, bson_t *out, struct j
 
 /**
  * @uri with its password and secret options (tlsCertificateKeyFilePassword,
- * authMechanismProperties) replaced by "***", for logs and describe().
- * Returns a malloc()ed string the caller frees.
+ * authMechanismProperties) replaced by "***", for logs and describe(). The
+ * password is found where libmongoc's parse of @uri says it is, whatever
+ * it holds ('?', '@', '/' included). Returns a malloc()ed string.
  */
 char *jfs_mongo_redact_uri(const char *uri);
+
+/**
+ * Where @password (as libmongoc decoded it) is written in the connection
+ * string @text: true with *@off and *@len, false when it is not there.
+ */
+bool jfs_mongo_password_span(const char *text, const char *password, size_t *off,
+			     size_t *len);
+
+/**
+ * @text (a message of libmongoc's or the server's, a connection string)
+ * with every one of the @nsecrets @secrets, the user info of a connection
+ * string in it and the value of every secret option ("name=value")
+ * replaced by "***". The one redactor every libmongoc message goes
+ * through. Returns a malloc()ed string.
+ */
+char *jfs_mongo_redact(const char *text, const char *const *secrets, size_t nsecrets);
 
 #endif

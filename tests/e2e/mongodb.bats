@@ -228,6 +228,27 @@ seed_typed() {
 	not grep -q s3cr3tPW "$JFS_LOG"
 }
 
+@test "mongodb: a password holding '?' or '@', and libmongoc's own messages, are in no log and not in .jovofs" {
+	port="$(mongodb_free_port)" # nothing listens there
+	jq -n --arg u "mongodb://jovofs:Pa55?w0rd@127.0.0.1:$port/app" \
+		'{backend: "mongodb", mongodb: {connectionString: $u}}' >"$JFS_CONFIG"
+	mount_jfs -o retry_timeout=300,request_timeout=300
+	run ls "$JFS_MNT"
+	cat "$JFS_MNT/.jovofs/config"
+	grep -q 'jovofs:\*\*\*@127.0.0.1' "$JFS_MNT/.jovofs/config"
+	for f in config errors; do not grep -q 'w0rd' "$JFS_MNT/.jovofs/$f"; done
+	umount_jfs
+	not grep -q 'w0rd' "$JFS_LOG"
+	# a string libmongoc refuses, with a key password under two names: neither is shown
+	jq -n --arg u "mongodb://u:p@127.0.0.1:$port/?tls=true&sslclientcertificatekeypassword=OLDSECRET&tlsCertificateKeyFilePassword=NEWSECRET" \
+		'{backend: "mongodb", mongodb: {connectionString: $u}}' >"$JFS_CONFIG"
+	run timeout 20 "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG" "$JFS_MNT"
+	echo "$output"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$output" != *OLDSECRET* && "$output" != *NEWSECRET* ]]
+	[[ "$output" == *mongodb* ]]
+}
+
 @test "mongodb: the connection string may come from JOVOFS_MONGODB_URI; databaseName defaults to the URI's" {
 	seed_json "[$(item alice '{"from":"env"}')]"
 	jq -n '{backend: "mongodb", mongodb: {}}' >"$JFS_CONFIG"

@@ -450,6 +450,11 @@ static void test_redact(void)
 		{ "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:tok",
 		  "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=***" },
 		{ "mongodb://u:pw@h?ssl=true", "mongodb://u:***@h?ssl=true" },
+		/* what libmongoc reads as the password, '?' and all (review finding 5) */
+		{ "mongodb://jovofs:Pa55?w0rd@127.0.0.1:1/app", "mongodb://jovofs:***@127.0.0.1:1/app" },
+		{ "mongodb://u:pa?ss@h/?tls=true&tlsCertificateKeyFilePassword=k?y",
+		  "mongodb://u:***@h/?tls=true&tlsCertificateKeyFilePassword=***" },
+		{ "mongodb://u:p%3Fw%40rd@h", "mongodb://u:***@h" },
 	};
 	size_t i;
 	char *s;
@@ -457,6 +462,22 @@ static void test_redact(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		s = jfs_mongo_redact_uri(cases[i].in);
 		CHECK_STR(s, cases[i].out);
+		free(s);
+	}
+	/* libmongoc's messages go through one redactor */
+	{
+		const char *const secrets[] = { "Pa55?w0rd" };
+
+		s = jfs_mongo_redact("Deprecated option 'sslclientcertificatekeypassword=OLDSECRET' "
+				     "conflicts with canonical name "
+				     "'tlscertificatekeyfilepassword=NEWSECRET'", NULL, 0);
+		CHECK(!strstr(s, "OLDSECRET") && !strstr(s, "NEWSECRET"), "%s", s);
+		free(s);
+		s = jfs_mongo_redact("cannot ping: auth failed for Pa55?w0rd at host", secrets, 1);
+		CHECK_STR(s, "cannot ping: auth failed for *** at host");
+		free(s);
+		s = jfs_mongo_redact("uri 'mongodb://u:a@b?c@h/x' refused", NULL, 0);
+		CHECK_STR(s, "uri 'mongodb://u:***@h/x' refused");
 		free(s);
 	}
 }
