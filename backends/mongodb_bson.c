@@ -101,16 +101,31 @@ out_destroy:
 	return v;
 }
 
-static json_t *doc_to_json(const bson_iter_t *parent, bool array, struct jfs_err *err)
+/*
+ * Documents nest at most this deep, as jansson parses JSON: deeper ones
+ * (only a broken or hostile server can send them; MongoDB refuses past 100)
+ * are an error, not a stack overflow.
+ */
+#define MAX_DEPTH 2048
+
+static json_t *value_to_json(const bson_iter_t *it, unsigned depth, struct jfs_err *err);
+
+static json_t *doc_to_json(const bson_iter_t *parent, bool array, unsigned depth,
+			   struct jfs_err *err)
 {
 	bson_iter_t child;
 	json_t *out, *v;
 
+	/* @depth containers hold this one */
+	if (depth + 1 > MAX_DEPTH) {
+		jfs_err_set(err, EIO, "a stored document nests deeper than %d levels", MAX_DEPTH);
+		return NULL;
+	}
 	out = array ? json_array() : json_object();
 	if (!out || !bson_iter_recurse(parent, &child))
 		goto out_fail;
 	while (bson_iter_next(&child)) {
-		v = jfs_bson_value_to_json(&child, err);
+		v = value_to_json(&child, depth + 1, err);
 		if (!v)
 			goto out_fail;
 		if (array ? json_array_append_new(out, v)
@@ -128,6 +143,11 @@ out_fail:
 }
 
 json_t *jfs_bson_value_to_json(const bson_iter_t *it, struct jfs_err *err)
+{
+	return value_to_json(it, 0, err);
+}
+
+static json_t *value_to_json(const bson_iter_t *it, unsigned depth, struct jfs_err *err)
 {
 	char buf[BSON_DECIMAL128_STRING > 64 ? BSON_DECIMAL128_STRING : 64];
 	const char *s;
@@ -168,9 +188,9 @@ json_t *jfs_bson_value_to_json(const bson_iter_t *it, struct jfs_err *err)
 	case BSON_TYPE_NULL:
 		return json_null();
 	case BSON_TYPE_DOCUMENT:
-		return doc_to_json(it, false, err);
+		return doc_to_json(it, false, depth, err);
 	case BSON_TYPE_ARRAY:
-		return doc_to_json(it, true, err);
+		return doc_to_json(it, true, depth, err);
 	case BSON_TYPE_OID:
 		bson_oid_copy(bson_iter_oid(it), &oid);
 		bson_oid_to_string(&oid, buf);
@@ -217,7 +237,7 @@ json_t *jfs_bson_to_item(const bson_t *doc, const char *id, struct jfs_err *err)
 		key = bson_iter_key(&it);
 		if (!strcmp(key, "_id") || !strcmp(key, "id"))
 			continue;
-		v = jfs_bson_value_to_json(&it, err);
+		v = value_to_json(&it, 1, err); /* inside the item */
 		if (!v)
 			goto out_decref;
 		if (json_object_set_new(item, key, v)) {

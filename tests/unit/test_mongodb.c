@@ -433,6 +433,42 @@ static void test_item(void)
 	bson_destroy(doc);
 }
 
+/* A document nested @depth levels ({a: {a: ...}}), built as bytes: it is what a server sends. */
+static void test_deep(unsigned depth, bool ok)
+{
+	size_t start = (size_t)depth * 7 + 8, cap = start + depth + 16, end = start;
+	uint8_t *buf = calloc(1, cap);
+	struct jfs_err err;
+	json_t *item;
+	bson_t doc;
+	unsigned i;
+	uint32_t n;
+
+	/* the innermost, empty document */
+	memcpy(buf + start, "\x05\x00\x00\x00\x00", 5);
+	end = start + 5;
+	for (i = 0; i < depth; i++) {
+		/* prepend: int32 length, type 0x03, key "a\0"; append: terminator */
+		start -= 7;
+		buf[end++] = 0;
+		n = (uint32_t)(end - start);
+		memcpy(buf + start, &n, 4);
+		buf[start + 4] = 0x03;
+		buf[start + 5] = 'a';
+		buf[start + 6] = 0;
+	}
+	CHECK(bson_init_static(&doc, buf + start, end - start), "depth %u: bson", depth);
+	jfs_err_clear(&err);
+	item = jfs_bson_to_item(&doc, "deep", &err);
+	if (ok)
+		CHECK(item != NULL, "depth %u: %s", depth, err.msg);
+	else
+		CHECK(!item && err.code == EIO && strstr(err.msg, "deeper"), "depth %u: %s", depth,
+		      err.msg);
+	json_decref(item);
+	free(buf);
+}
+
 static void test_redact(void)
 {
 	static const struct {
@@ -826,6 +862,11 @@ int main(void)
 	test_wide_object();
 	test_item();
 	test_redact();
+	/* nested past jansson's limit: an error, never a stack overflow (review finding 12) */
+	test_deep(1000, true);
+	test_deep(2047, true);	/* 2048 levels with the item, as many as jansson parses */
+	test_deep(2048, false);
+	test_deep(100000, false);
 	test_open();
 	test_unreachable();
 	if (uri && *uri)
