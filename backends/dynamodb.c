@@ -1184,6 +1184,46 @@ static int get_object(const json_t *obj, const char *key, const char *path, json
 	return 0;
 }
 
+/*
+ * Plain http sends the SigV4 Authorization header and a session token in
+ * clear and nothing protects the answers: refused for AWS's own hosts,
+ * warned about for any host that is not this machine (DynamoDB Local and
+ * dynalite listen on loopback).
+ */
+static int check_plain_http(const char *endpoint, struct jfs_err *err)
+{
+	const char *host = endpoint + 7, *end;
+	char name[256];
+	size_t len;
+
+	if (strncmp(endpoint, "http://", 7))
+		return 0;
+	end = host + strcspn(host, "/?#");
+	if (memchr(host, '@', (size_t)(end - host)))
+		host = (const char *)memchr(host, '@', (size_t)(end - host)) + 1;
+	if (*host == '[')
+		len = strcspn(host, "]") + 1;
+	else
+		len = strcspn(host, ":/?#");
+	if (len >= sizeof(name))
+		len = sizeof(name) - 1;
+	memcpy(name, host, len);
+	name[len] = '\0';
+	while (len && name[len - 1] == '.')
+		name[--len] = '\0';
+	if ((len >= 14 && !strcasecmp(name + len - 14, ".amazonaws.com")) ||
+	    (len >= 17 && !strcasecmp(name + len - 17, ".amazonaws.com.cn")) ||
+	    !strcasecmp(name, "amazonaws.com"))
+		return jfs_err_set(err, EINVAL, "endpoint '%s': AWS's own hosts are used over "
+				   "https only (plain http would send the signature and session "
+				   "token in clear)", endpoint);
+	if (strcasecmp(name, "localhost") && strncmp(name, "127.", 4) && strcmp(name, "[::1]"))
+		jfs_log(LOG_WARNING, "dynamodb: endpoint '%s' is plain http to another host: the "
+			"request signature and any session token cross the network in clear",
+			endpoint);
+	return 0;
+}
+
 static char *make_url(const char *endpoint)
 {
 	const char *host = strstr(endpoint, "://");
@@ -1280,6 +1320,8 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	if (endpoint && strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8))
 		return jfs_err_set(err, EINVAL, "'dynamodb.libraryConfig.dynamoDbClient.endpoint' "
 				   "must start with http:// or https://");
+	if (endpoint && (ret = check_plain_http(endpoint, err)))
+		return ret;
 	if (creds) {
 		const char *path = "dynamodb.libraryConfig.dynamoDbClient.credentials";
 

@@ -647,6 +647,41 @@ static void test_config(void)
 
 	CHECK(jfs_backend_find("dynamodb") == &jfs_backend_dynamodb);
 
+	/* plain http: never to AWS's hosts, a warning for another machine (finding 11) */
+	{
+		static const struct {
+			const char *endpoint;
+			int ret;
+			bool warn;
+		} eps[] = {
+			{ "http://dynamodb.eu-west-1.amazonaws.com", -EINVAL, false },
+			{ "http://DynamoDB.us-east-1.AmazonAWS.com.:80/", -EINVAL, false },
+			{ "http://dynamodb.cn-north-1.amazonaws.com.cn", -EINVAL, false },
+			{ "https://dynamodb.eu-west-1.amazonaws.com", 0, false },
+			{ "http://127.0.0.1:8000", 0, false },
+			{ "http://localhost:8000", 0, false },
+			{ "http://[::1]:8000", 0, false },
+			{ "http://10.0.0.5:8000", 0, true },
+			{ "http://amazonaws.com.evil.example", 0, true },
+		};
+		char conf[512];
+		size_t i;
+
+		for (i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+			jfs_strbuf_setlen(&warnings, 0);
+			snprintf(conf, sizeof(conf), "{\"table\":{\"name\":\"T\"},\"libraryConfig\":"
+				 "{\"dynamoDbClient\":{\"region\":\"eu-west-1\",\"endpoint\":\"%s\"}}}",
+				 eps[i].endpoint);
+			ret = open_conf(conf, &st, &err);
+			CHECK(ret == eps[i].ret, "%s: %d %s", eps[i].endpoint, ret, err.msg);
+			CHECK(!!strstr(warnings.buf, "in clear") == eps[i].warn, "%s: '%s'",
+			      eps[i].endpoint, warnings.buf);
+			if (!ret)
+				st->ops->close(st);
+		}
+		jfs_strbuf_setlen(&warnings, 0);
+	}
+
 	ret = open_conf("{\"table\":{\"name\":\"T\",\"foo\":1},\"bar\":true,"
 			"\"libraryConfig\":{\"dynamoDbClient\":{\"region\":\"eu-west-1\","
 			"\"endpoint\":\"http://127.0.0.1:9\",\"maxAttempts\":3}}}", &st, &err);
