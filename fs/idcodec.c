@@ -1,5 +1,6 @@
 #include "fs/idcodec.h"
 
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,47 +13,105 @@ static bool needs_escape(unsigned char c, size_t pos)
 	return c == '%' || c == '/' || c < 0x20 || c == 0x7f || (pos == 0 && c == '.');
 }
 
-static uint64_t fnv1a(const char *s, size_t len)
+/* The SHA-256 of @len bytes at @s, as @ndigits (<= 64) lower-case hex digits. */
+static void sha256_hex(const char *s, size_t len, unsigned ndigits, char *out)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned i;
 
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	if (!EVP_Digest(s, len, md, NULL, EVP_sha256(), NULL))
+		abort();
+	for (i = 0; i < ndigits; i++)
+		out[i] = hex[(md[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+	out[ndigits] = '\0';
 }
 
-char *jfs_id_to_name(const char *id, size_t len)
+bool jfs_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p++, n, cp;
+
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		if ((size_t)(end - p) < n)
+			return false;
+		while (n--) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p++ & 0x3f);
+		}
+		if ((c == 0xe0 && cp < 0x800) || (c == 0xf0 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+	}
+	return true;
+}
+
+/* A readable prefix of the name in @sb, cut before an escape or inside a character. */
+static void fallback(struct jfs_strbuf *sb, const char *id, size_t len, unsigned ndigits)
+{
+	char digest[65];
+	size_t keep;
+
+	keep = sb->len < 200 ? sb->len : 200;
+	while (keep > 0 && ((sb->buf[keep] & 0xc0) == 0x80 ||
+			    (keep >= 1 && sb->buf[keep - 1] == '%') ||
+			    (keep >= 2 && sb->buf[keep - 2] == '%')))
+		keep--;
+	jfs_strbuf_setlen(sb, keep);
+	sha256_hex(id, len, ndigits, digest);
+	jfs_strbuf_addf(sb, "%%~%s", digest);
+}
+
+static void encode(struct jfs_strbuf *sb, const char *id, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	struct jfs_strbuf sb;
-	size_t i, keep;
+	size_t i;
 
-	jfs_strbuf_init(&sb);
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)id[i];
 
 		if (needs_escape(c, i)) {
 			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
 
-			jfs_strbuf_add(&sb, e, 3);
+			jfs_strbuf_add(sb, e, 3);
 		} else {
-			jfs_strbuf_addch(&sb, (char)c);
+			jfs_strbuf_addch(sb, (char)c);
 		}
 	}
-	if (sb.len > 0 && sb.len <= JFS_NAME_MAX)
-		return jfs_strbuf_detach(&sb, NULL);
+}
 
-	/* fallback: a readable prefix cut before an escape or a UTF-8 continuation byte */
-	keep = sb.len < 200 ? sb.len : 200;
-	while (keep > 0 && ((sb.buf[keep] & 0xc0) == 0x80 ||
-			    (keep >= 1 && sb.buf[keep - 1] == '%') ||
-			    (keep >= 2 && sb.buf[keep - 2] == '%')))
-		keep--;
-	jfs_strbuf_setlen(&sb, keep);
-	jfs_strbuf_addf(&sb, "%%~%016llx", (unsigned long long)fnv1a(id, len));
+char *jfs_id_to_unique_name(const char *id, size_t len, unsigned attempt)
+{
+	struct jfs_strbuf sb;
+
+	jfs_strbuf_init(&sb);
+	encode(&sb, id, len);
+	fallback(&sb, id, len, 64);
+	if (attempt > 1)
+		jfs_strbuf_addf(&sb, "~%u", attempt);
+	return jfs_strbuf_detach(&sb, NULL);
+}
+
+char *jfs_id_to_name(const char *id, size_t len)
+{
+	struct jfs_strbuf sb;
+
+	jfs_strbuf_init(&sb);
+	encode(&sb, id, len);
+	if (sb.len == 0 || sb.len > JFS_NAME_MAX)
+		fallback(&sb, id, len, 16);
 	return jfs_strbuf_detach(&sb, NULL);
 }
 
@@ -79,7 +138,7 @@ char *jfs_name_to_id(const char *name, size_t *len)
 		return NULL;
 	id = malloc(n + 1);
 	if (!id)
-		return NULL;
+		abort();
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
 
@@ -103,6 +162,9 @@ char *jfs_name_to_id(const char *name, size_t *len)
 		id[o++] = (char)c;
 	}
 	id[o] = '\0';
+	/* every store keeps ids as UTF-8 without NUL: nothing else can be one */
+	if (memchr(id, '\0', o) || !jfs_utf8_valid(id, o))
+		goto out_bad;
 	*len = o;
 	return id;
 out_bad:

@@ -208,7 +208,8 @@ void jfs_ns_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	id = jfs_name_to_id(name, &len);
 	if (!id) {
 		jfs_log(LOG_ERR, "cannot mkdir '%s': not the name of a user id (write '%%', "
-				 "control characters and a leading '.' as %%XX)", name);
+				 "control characters and a leading '.' as %%XX; an id is UTF-8 "
+				 "without NUL bytes)", name);
 		rc = -EINVAL;
 		goto out_reply;
 	}

@@ -60,6 +60,7 @@ struct jfs_user *jfs_user_get(struct jfs *fs, const char *id, size_t len)
 {
 	struct jfs_users *t = &fs->users;
 	struct jfs_user *u = jfs_user_by_id(fs, id, len);
+	unsigned attempt;
 
 	if (u)
 		return u;
@@ -70,6 +71,15 @@ struct jfs_user *jfs_user_get(struct jfs *fs, const char *id, size_t len)
 	u->id[len] = '\0';
 	u->id_len = len;
 	u->name = jfs_id_to_name(id, len);
+	/* two ids never share a name (fallback names are hashes: astronomically rare) */
+	for (attempt = 1; jfs_user_by_name(fs, u->name); attempt++) {
+		char *usual = u->name;
+
+		u->name = jfs_id_to_unique_name(id, len, attempt);
+		jfs_log(LOG_WARNING, "name '%s' is another user's: this one is '%s'", usual,
+			u->name);
+		free(usual);
+	}
 	u->created_ms = -1;
 	u->updated_ms = -1;
 	if (t->nslots == t->slots_alloc) {
@@ -199,9 +209,18 @@ int jfs_users_refresh(struct jfs *fs)
 	if (!list)
 		abort();
 	pthread_mutex_lock(&fs->lock);
+	listed = calloc(t->nslots + nall + 1, 1);
+	if (!listed)
+		abort();
 	for (i = 0; i < nall; i++) {
 		struct jfs_user *u = jfs_user_get(fs, all[i].id, strlen(all[i].id));
 
+		if (listed[u->slot]) {
+			/* a store that lists an id twice: one name, once */
+			jfs_log(LOG_WARNING, "user '%s' is listed twice by the store", u->name);
+			continue;
+		}
+		listed[u->slot] = 1;
 		if (!u->exists)
 			changed = true;
 		u->exists = true;
@@ -211,12 +230,9 @@ int jfs_users_refresh(struct jfs *fs)
 		}
 		list[n++] = u;
 	}
-	listed = calloc(t->nslots ? t->nslots : 1, 1);
 	gone = calloc(t->nslots ? t->nslots : 1, sizeof(*gone));
-	if (!listed || !gone)
+	if (!gone)
 		abort();
-	for (i = 0; i < n; i++)
-		listed[list[i]->slot] = 1;
 	for (i = 0; i < t->nslots; i++) {
 		struct jfs_user *u = t->slots[i];
 

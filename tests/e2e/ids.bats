@@ -146,3 +146,34 @@ long_names() {
 	[ "$(stored_field a .user.data.i)" = 2 ]
 	[ "$(stored_field b .user.data.i)" = 1 ]
 }
+
+@test "a long id's name ends in the first 16 hex digits of its SHA-256" {
+	local id
+	id="$(printf 'L%.0s' $(seq 300))"
+	seed_json "[$(item "$id")]"
+	mount_jfs
+	local want
+	want="$(printf '%s' "$id" | sha256sum | cut -c1-16)"
+	[ -d "$JFS_MNT/$(printf 'L%.0s' $(seq 200))%~$want" ]
+}
+
+@test "mkdir of a name that is not UTF-8, or decodes to a NUL byte, is EINVAL and stores nothing" {
+	mount_jfs
+	run probe mkdir "$JFS_MNT/$(printf 'bad\xff')"
+	[ "$output" = EINVAL ]
+	run probe mkdir "$JFS_MNT/$(printf 'over\xc0\xaflong')"
+	[ "$output" = EINVAL ]
+	run probe mkdir "$JFS_MNT/carol%00x"
+	[ "$output" = EINVAL ]
+	run probe stat-size "$JFS_MNT/carol%00x"
+	[ "$output" = ENOENT ]
+	grep -q "UTF-8" "$JFS_LOG"
+	run probe mkdir "$JFS_MNT/caf$(printf '\xc3\xa9')"
+	[ "$output" = OK ]
+	umount_jfs
+	run backend_ids
+	assert_equal_str "$output" "$(printf 'caf\xc3\xa9')"
+	# the store still mounts
+	mount_jfs
+	[ -d "$JFS_MNT/caf$(printf '\xc3\xa9')" ]
+}

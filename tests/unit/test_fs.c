@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "config.h"
 #include "fs/fs-internal.h"
+#include "fs/idcodec.h"
 
 #include "check.h"
 #include "memstore.h"
@@ -151,6 +152,32 @@ static void test_names(void)
 			CHECK(cases[i].dir == JFS_SUB_HISTDIR ||
 			      !strcmp(jfs_sub_name(sub), cases[i].name), "the name of sub %u", sub);
 	}
+}
+
+static void test_idcodec(void)
+{
+	static const struct {
+		const char *s;
+		bool ok;
+	} utf8[] = {
+		{ "plain", true }, { "caf\xc3\xa9", true }, { "\xf0\x9f\x98\x80", true },
+		{ "\xff", false }, { "\xc0\xaf", false }, { "\xe0\x80\xaf", false },
+		{ "\xed\xa0\x80", false }, { "\xf4\x90\x80\x80", false }, { "\xc3", false },
+	};
+	char *name, *id;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++)
+		CHECK(jfs_utf8_valid(utf8[i].s, strlen(utf8[i].s)) == utf8[i].ok, "utf8 %zu", i);
+	CHECK(!jfs_name_to_id("a%00b", &len), "a decoded NUL names no id");
+	CHECK(!jfs_name_to_id("bad\xff", &len), "bytes that are not UTF-8 name no id");
+	id = jfs_name_to_id("a%2Fb", &len);
+	CHECK(id && len == 3 && !memcmp(id, "a/b", 3));
+	free(id);
+	name = jfs_id_to_unique_name("x", 1, 2);
+	/* x, %~, the whole SHA-256 of "x", ~2 */
+	CHECK_STR(name, "x%~2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881~2");
+	free(name);
 }
 
 /* ---- a mount's state over a memstore, with a hook in its loads ---- */
@@ -504,6 +531,7 @@ int main(void)
 	jfs_log_set_level(getenv("JFS_TEST_VERBOSE") ? LOG_DEBUG : LOG_EMERG);
 	test_ino();
 	test_names();
+	test_idcodec();
 	test_rcache_lru();
 	test_rcache_generation();
 	test_listing();
