@@ -208,6 +208,13 @@ void jfs_users_seen(struct jfs *fs, struct jfs_user *u, const json_t *item);
 void jfs_users_add(struct jfs *fs, struct jfs_user *u);
 /** @u is no longer in the store. [L] */
 void jfs_users_gone(struct jfs *fs, struct jfs_user *u);
+/** Whether @name was looked up and found missing within the cache time. [L] */
+bool jfs_users_known_missing(struct jfs *fs, const char *name);
+/**
+ * No user is named @name (a lookup found none): remember it for the cache
+ * time, among a bounded number of such names; no user entry is made. [L]
+ */
+void jfs_users_note_missing(struct jfs *fs, const char *name);
 /** The mtime shown for @u's directory and files, in ms. [L] */
 int64_t jfs_user_mtime(struct jfs *fs, const struct jfs_user *u);
 /** Free every user (at the unmount; nothing may use them after). */
@@ -237,6 +244,12 @@ void jfs_rcache_store(struct jfs *fs, struct jfs_user *u, json_t *item, json_t *
 void jfs_rcache_forget(struct jfs *fs, struct jfs_user *u, json_t **old);
 /** @u is gone from the store: drop its item and sizes. [L] */
 void jfs_rcache_drop(struct jfs *fs, struct jfs_user *u);
+/**
+ * @loaded (consumed) was just loaded for @u by someone else than
+ * jfs_rcache_get() (a lookup of a user not known before): cache it, unless
+ * something is cached already. [L-drop]
+ */
+void jfs_rcache_put_loaded(struct jfs *fs, struct jfs_user *u, json_t *loaded);
 /** The version of @u a writer starts from: what was last read, else @item. Borrowed. [L] */
 json_t *jfs_rcache_base(struct jfs_user *u, json_t *item);
 /** A reader was just served @item's content of @u. [L] */

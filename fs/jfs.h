@@ -71,6 +71,9 @@ struct jfs_users {
 	int64_t listed_at;         /* monotonic ms of the last listing, 0 never */
 	uint64_t list_gen;         /* bumped when a user appears or goes */
 	int64_t root_mtime_ms;     /* the root directory's mtime */
+	/* names looked up and found missing, oldest first (a negative cache) */
+	struct jfs_hmap missing;
+	struct jfs_missing *missing_old, *missing_new;
 };
 
 /** The record cache's totals (fs/rcache.c). Guarded by lock. */

@@ -19,6 +19,7 @@
 
 #include "common/isotime.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "fs/idcodec.h"
 
 /* The user of a user inode, when it exists. [L] */
@@ -223,6 +224,7 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 {
 	struct jfs_user *u;
 	json_t *item = NULL;
+	struct jfs_err err;
 	size_t len;
 	char *id;
 	int rc;
@@ -238,19 +240,44 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 	}
 	if (fs->change_feed)
 		return 0; /* the listing is complete and kept fresh */
+	if (u) {
+		/* known, gone when last seen: ask again */
+		rc = jfs_rcache_get(fs, u, &item);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc < 0)
+			return rc;
+		json_decref(item);
+		*ino = jfs_user_ino(u, JFS_SUB_DIR);
+		return 0;
+	}
+	/*
+	 * A name never seen: one load, before the user gets a place in the
+	 * table, and a missing one is remembered for the cache time only. So
+	 * looking up names that do not exist costs no memory that lasts, and
+	 * one request a name per cache time (review finding 4).
+	 */
+	if (jfs_users_known_missing(fs, name))
+		return 0;
 	id = jfs_name_to_id(name, &len);
 	if (!id)
 		return 0;
-	u = jfs_user_get(fs, id, len);
+	pthread_mutex_unlock(&fs->lock);
+	jfs_err_clear(&err);
+	rc = jfs_policy_load(&fs->policy, id, &item, &err);
+	if (rc < 0 && rc != -ENOENT)
+		jfs_log(LOG_ERR, "cannot load '%s': %s", name, err.msg);
+	pthread_mutex_lock(&fs->lock);
+	if (rc == 0) {
+		u = jfs_user_get(fs, id, len);
+		jfs_rcache_put_loaded(fs, u, item);
+		*ino = jfs_user_ino(u, JFS_SUB_DIR);
+	} else if (rc == -ENOENT) {
+		jfs_users_note_missing(fs, name);
+		rc = 0;
+	}
 	free(id);
-	rc = jfs_rcache_get(fs, u, &item);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	json_decref(item);
-	*ino = jfs_user_ino(u, JFS_SUB_DIR);
-	return 0;
+	return rc;
 }
 
 /* A name in a user directory or its history/. [L-drop] */

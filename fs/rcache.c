@@ -173,12 +173,26 @@ void jfs_rcache_store(struct jfs *fs, struct jfs_user *u, json_t *item, json_t *
 	}
 }
 
+static int install(struct jfs *fs, struct jfs_user *u, uint64_t gen, json_t *loaded,
+		   json_t **item);
+
+void jfs_rcache_put_loaded(struct jfs *fs, struct jfs_user *u, json_t *loaded)
+{
+	json_t *item = NULL;
+
+	if (u->cache.item && !u->cache.stale) {
+		json_decref(loaded); /* someone got there first */
+		return;
+	}
+	install(fs, u, u->cache.gen, loaded, &item);
+	json_decref(item);
+}
+
 int jfs_rcache_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 {
 	struct jfs_ucache *c = &u->cache;
 	json_t *loaded = NULL, *old;
 	struct jfs_err err;
-	bool changed;
 	uint64_t gen;
 	char *id;
 	int rc;
@@ -224,8 +238,23 @@ int jfs_rcache_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 		}
 		return rc;
 	}
+	return install(fs, u, gen, loaded, item);
+}
+
+/*
+ * Install @loaded (consumed), what a load that started at generation @gen
+ * found, unless a write or another load got there first: *@item (new
+ * reference) is what the cache holds then. [L-drop]
+ */
+static int install(struct jfs *fs, struct jfs_user *u, uint64_t gen, json_t *loaded,
+		   json_t **item)
+{
+	struct jfs_ucache *c = &u->cache;
+	json_t *old;
+	bool changed;
+
 	if (c->gen != gen && c->item && !c->stale) {
-		/* a write or another load got there first; theirs is newer */
+		/* theirs is newer */
 		json_decref(loaded);
 		*item = json_incref(c->item);
 		return 0;

@@ -17,6 +17,15 @@
 #include "fs/idcodec.h"
 
 #define LIST_PAGE 1000
+#define MISSING_MAX 65536 /* names remembered as missing */
+
+/* A name looked up and found missing. */
+struct jfs_missing {
+	struct jfs_hnode hnode;            /* in users.missing */
+	struct jfs_missing *newer, *older;
+	int64_t expires_ms;                /* monotonic */
+	char name[];
+};
 
 struct jfs_user *jfs_user_by_id(struct jfs *fs, const char *id, size_t len)
 {
@@ -95,6 +104,8 @@ struct jfs_user *jfs_user_get(struct jfs *fs, const char *id, size_t len)
 	return u;
 }
 
+static void not_missing(struct jfs *fs, struct jfs_user *u);
+
 /* The root's listing changed: its mtime tells the kernel to drop its copy. */
 static void listing_changed(struct jfs *fs)
 {
@@ -104,8 +115,10 @@ static void listing_changed(struct jfs *fs)
 
 void jfs_users_seen(struct jfs *fs, struct jfs_user *u, const json_t *item)
 {
-	if (!u->exists)
+	if (!u->exists) {
 		listing_changed(fs);
+		not_missing(fs, u);
+	}
 	u->exists = true;
 	u->created_ms = jfs_item_created_ms(item);
 	u->updated_ms = jfs_item_updated_ms(item);
@@ -119,6 +132,7 @@ void jfs_users_add(struct jfs *fs, struct jfs_user *u)
 
 	u->exists = true;
 	listing_changed(fs);
+	not_missing(fs, u);
 	for (i = 0; i < t->nlisting; i++)
 		if (t->listing[i] == u)
 			return;
@@ -127,6 +141,84 @@ void jfs_users_add(struct jfs *fs, struct jfs_user *u)
 		abort();
 	t->listing = l;
 	l[t->nlisting++] = u;
+}
+
+static struct jfs_missing *missing_find(struct jfs *fs, const char *name)
+{
+	struct jfs_hnode *node;
+
+	jfs_hmap_for_each_hash(&fs->users.missing, node, jfs_hash_bytes(name, strlen(name))) {
+		struct jfs_missing *m = jfs_container_of(node, struct jfs_missing, hnode);
+
+		if (!strcmp(m->name, name))
+			return m;
+	}
+	return NULL;
+}
+
+static void missing_del(struct jfs *fs, struct jfs_missing *m)
+{
+	struct jfs_users *t = &fs->users;
+
+	jfs_hmap_remove(&t->missing, &m->hnode);
+	if (m->older)
+		m->older->newer = m->newer;
+	else
+		t->missing_old = m->newer;
+	if (m->newer)
+		m->newer->older = m->older;
+	else
+		t->missing_new = m->older;
+	free(m);
+}
+
+bool jfs_users_known_missing(struct jfs *fs, const char *name)
+{
+	struct jfs_missing *m = missing_find(fs, name);
+
+	if (!m)
+		return false;
+	if (m->expires_ms > jfs_mono_ms())
+		return true;
+	missing_del(fs, m);
+	return false;
+}
+
+void jfs_users_note_missing(struct jfs *fs, const char *name)
+{
+	struct jfs_users *t = &fs->users;
+	size_t len = strlen(name);
+	struct jfs_missing *m = missing_find(fs, name);
+	int64_t now = jfs_mono_ms();
+
+	if (m)
+		missing_del(fs, m);
+	/* expired first, then the oldest: the table stays within MISSING_MAX */
+	while (t->missing_old && (t->missing_old->expires_ms <= now ||
+				  t->missing.n >= MISSING_MAX))
+		missing_del(fs, t->missing_old);
+	m = malloc(sizeof(*m) + len + 1);
+	if (!m)
+		abort();
+	memcpy(m->name, name, len + 1);
+	m->expires_ms = now + (int64_t)(fs->opts.cache_timeout * 1000);
+	m->newer = NULL;
+	m->older = t->missing_new;
+	if (t->missing_new)
+		t->missing_new->newer = m;
+	else
+		t->missing_old = m;
+	t->missing_new = m;
+	jfs_hmap_add(&t->missing, &m->hnode, jfs_hash_bytes(name, len));
+}
+
+/* @u exists: its name is not missing. [L] */
+static void not_missing(struct jfs *fs, struct jfs_user *u)
+{
+	struct jfs_missing *m;
+
+	if (fs->users.missing.n && (m = missing_find(fs, u->name)))
+		missing_del(fs, m);
 }
 
 void jfs_users_gone(struct jfs *fs, struct jfs_user *u)
@@ -221,8 +313,10 @@ int jfs_users_refresh(struct jfs *fs)
 			continue;
 		}
 		listed[u->slot] = 1;
-		if (!u->exists)
+		if (!u->exists) {
 			changed = true;
+			not_missing(fs, u);
+		}
 		u->exists = true;
 		if (!u->cache.item) {
 			u->created_ms = all[i].created_ms;
@@ -280,6 +374,9 @@ void jfs_users_release(struct jfs *fs)
 		free(u->name);
 		free(u);
 	}
+	while (t->missing_old)
+		missing_del(fs, t->missing_old);
+	jfs_hmap_release(&t->missing);
 	free(t->slots);
 	free(t->listing);
 	jfs_hmap_release(&t->by_id);

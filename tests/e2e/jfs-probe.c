@@ -35,6 +35,8 @@
  *                                create SYNC.ready, wait for SYNC (60 s at most),
  *                                close them: "OK", or the errno name, or
  *                                "short" when a read was not the whole file
+ *   stat-many DIR PREFIX N       stat DIR/PREFIX0 .. DIR/PREFIX<N-1>: prints
+ *                                "missing M found F" (any other error: its name)
  *   read-while-unlink FILE       open FILE; three threads pread() it over and over
  *                                while the main thread unlink()s it: prints
  *                                unlink's result, then "reads N short M" (reads that
@@ -401,6 +403,25 @@ static int open_many(const char *path, int n, const char *sync)
 	return 0;
 }
 
+static int stat_many(const char *dir, const char *prefix, long n)
+{
+	char path[4096];
+	long i, missing = 0, found = 0;
+	struct stat st;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s%ld", dir, prefix, i);
+		if (stat(path, &st) == 0)
+			found++;
+		else if (errno == ENOENT)
+			missing++;
+		else
+			return say("stat", -1);
+	}
+	printf("missing %ld found %ld\n", missing, found);
+	return 0;
+}
+
 static int do_getxattr(const char *path, const char *name, int hex)
 {
 	char buf[65536];
@@ -496,6 +517,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "open-many")) {
 		NEED(3);
 		return open_many(argv[2], (int)strtol(argv[3], NULL, 10), argv[4]);
+	} else if (!strcmp(cmd, "stat-many")) {
+		NEED(3);
+		return stat_many(argv[2], argv[3], strtol(argv[4], NULL, 10));
 	} else if (!strcmp(cmd, "read-while-unlink")) {
 		NEED(1);
 		return read_while_unlink(argv[2]);

@@ -71,3 +71,32 @@ hold() {
 	[ $((during - before)) -lt $((PAD * 40 / 1024)) ]
 	grep -q '^jovofs_snapshot_bytes 0$' "$JFS_MNT/.jovofs/metrics"
 }
+
+# loads: the backend loads the daemon made so far (each one request)
+loads() {
+	sed -n 's/^jovofs_backend_seconds_count{op="load"} //p' "$JFS_MNT/.jovofs/metrics"
+}
+
+@test "lookups of 20,000 names that do not exist: one load each per cache time, no memory kept" {
+	[ "$JOVOFS_TEST_BACKEND" != filedb ] || skip "FileDb's listing is complete: no load at all"
+	mount_jfs -o cache_timeout=300
+	local rss0 rss1 l0 l1 l2
+	rss0="$(rss_kb)"
+	l0="$(loads)"
+	[ "$(probe stat-many "$JFS_MNT" nobody- 20000)" = "missing 20000 found 0" ]
+	l1="$(loads)"
+	[ $((l1 - l0)) -eq 20000 ] || { echo "$((l1 - l0)) loads for 20000 names" >&2; return 1; }
+	# the kernel forgets its negative entries: the daemon still knows
+	sync
+	echo 2 >/proc/sys/vm/drop_caches
+	[ "$(probe stat-many "$JFS_MNT" nobody- 20000)" = "missing 20000 found 0" ]
+	l2="$(loads)"
+	[ "$l2" -eq "$l1" ] || { echo "$((l2 - l1)) loads for names known missing" >&2; return 1; }
+	rss1="$(rss_kb)"
+	echo "daemon RSS: $rss0 kB before, $rss1 kB after 40,000 lookups of missing names"
+	((rss1 - rss0 < 16384))
+	# a user made here is found at once
+	mkdir "$JFS_MNT/nobody-7"
+	[ "$(probe stat-many "$JFS_MNT" nobody- 10)" = "missing 9 found 1" ]
+	[ -d "$JFS_MNT/alice" ]
+}
