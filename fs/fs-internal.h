@@ -179,6 +179,12 @@ struct jfs_user {
 	struct jfs_ucache cache;        /* fs/rcache.c */
 	struct jfs_uerrors errors;      /* fs/commit.c */
 	struct jfs_handle *handles;     /* fs/handle.c: open handles of its files */
+	/* fs/node.c: chmod/chown of its directories and files, kept in memory */
+	struct jfs_umeta {
+		unsigned sub;
+		struct jfs_meta meta;
+	} *meta;
+	size_t nmeta;
 	struct jfs_scratch *scratch;    /* fs/scratch.c: scratch files in its directories */
 };
 
@@ -325,6 +331,14 @@ void jfs_node_base_attr(struct jfs *fs, struct stat *st, fuse_ino_t ino, mode_t 
 			int64_t mtime_ms);
 /** Set the size (and blocks) of @st. [any] */
 void jfs_node_size_attr(struct stat *st, size_t size);
+/**
+ * chmod, chown of @ino: they take effect on what the mount shows (and so
+ * on who may open it), kept in memory, never stored. 0, or -EPERM for
+ * the .jovofs/ folder, whose modes are fixed. [L]
+ */
+int jfs_node_setmeta(struct jfs *fs, fuse_ino_t ino, const struct stat *attr, int to_set);
+/** Forget @u's chmod/chown (the user was deleted through the mount). [L] */
+void jfs_node_meta_release(struct jfs_user *u);
 
 /** A readdir reply being filled. */
 struct jfs_dirbuf {

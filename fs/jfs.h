@@ -43,6 +43,8 @@ struct jfs_opts {
 	int allow_delete;
 	int uid_set, gid_set;
 	unsigned uid, gid;
+	int umask_set, dmode_set, fmode_set;
+	unsigned umask, dmode, fmode;   /* permission bits of directories and files */
 	double cache_timeout;    /* seconds: jovofs's record cache and, without a change feed, the kernel's */
 	int write_delay_ms;      /* FileDb batching */
 	int retry_ms;            /* backend fault retries */
@@ -154,6 +156,13 @@ struct jfs {
 	struct jfs_scratches scratch;
 	struct jfs_metrics m;
 	struct jfs_status *status;     /* its own lock (fs/status.c) */
+	/* lock: chmod/chown of the root, kept in memory (fs/node.c) */
+	struct jfs_meta {
+		bool mode_set, uid_set, gid_set;
+		mode_t mode;
+		uid_t uid;
+		gid_t gid;
+	} root_meta;
 };
 
 /** The struct jfs of a request (libfuse's passthrough_ll.c calls this lo_data). */

@@ -410,6 +410,7 @@ static int rmdir_user(struct jfs *fs, struct jfs_user *u)
 	jfs_rcache_store(fs, u, NULL, &old);
 	jfs_users_gone(fs, u);
 	jfs_scratch_orphan_all(fs, u);
+	jfs_node_meta_release(u);
 	pthread_mutex_unlock(&fs->lock);
 	jfs_invalidate_user(fs, u, old, NULL);
 	json_decref(old);

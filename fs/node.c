@@ -106,16 +106,93 @@ double jfs_node_timeout(struct jfs *fs, const json_t *item, unsigned sub)
 	return t;
 }
 
-static mode_t file_mode(unsigned sub)
+static mode_t file_mode(struct jfs *fs, unsigned sub)
 {
-	return S_IFREG | (sub == JFS_SUB_RECORD ? 0444 : 0644);
+	return S_IFREG | (sub == JFS_SUB_RECORD ? fs->opts.fmode & ~0222u : fs->opts.fmode);
+}
+
+static struct jfs_meta *meta_of(struct jfs_user *u, unsigned sub, bool add)
+{
+	struct jfs_umeta *m;
+	size_t i;
+
+	for (i = 0; i < u->nmeta; i++)
+		if (u->meta[i].sub == sub)
+			return &u->meta[i].meta;
+	if (!add)
+		return NULL;
+	m = realloc(u->meta, (u->nmeta + 1) * sizeof(*m));
+	if (!m)
+		abort();
+	u->meta = m;
+	memset(&m[u->nmeta], 0, sizeof(*m));
+	m[u->nmeta].sub = sub;
+	return &m[u->nmeta++].meta;
+}
+
+static void apply_meta(const struct jfs_meta *meta, struct stat *st)
+{
+	if (!meta)
+		return;
+	if (meta->mode_set)
+		st->st_mode = (st->st_mode & S_IFMT) | meta->mode;
+	if (meta->uid_set)
+		st->st_uid = meta->uid;
+	if (meta->gid_set)
+		st->st_gid = meta->gid;
+}
+
+int jfs_node_setmeta(struct jfs *fs, fuse_ino_t ino, const struct stat *attr, int to_set)
+{
+	struct jfs_meta *meta;
+	struct jfs_user *u;
+
+	if (!(to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		return 0;
+	switch (jfs_node_kind(ino)) {
+	case JFS_NODE_ROOT:
+		meta = &fs->root_meta;
+		break;
+	case JFS_NODE_USER_DIR:
+	case JFS_NODE_HISTORY_DIR:
+	case JFS_NODE_ELEMENT:
+	case JFS_NODE_RECORD:
+		u = jfs_user_by_ino(fs, ino);
+		if (!u || !u->exists)
+			return -ENOENT;
+		meta = meta_of(u, jfs_ino_sub(ino), true);
+		break;
+	default:
+		return -EPERM; /* .jovofs/ is as it is */
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		meta->mode = attr->st_mode & 07777;
+		meta->mode_set = true;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		meta->uid = attr->st_uid;
+		meta->uid_set = true;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		meta->gid = attr->st_gid;
+		meta->gid_set = true;
+	}
+	return 0;
+}
+
+void jfs_node_meta_release(struct jfs_user *u)
+{
+	free(u->meta);
+	u->meta = NULL;
+	u->nmeta = 0;
 }
 
 static void dir_attr(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, struct stat *st)
 {
-	jfs_node_base_attr(fs, st, ino, S_IFDIR | 0755, jfs_user_mtime(fs, u));
+	jfs_node_base_attr(fs, st, ino, S_IFDIR | fs->opts.dmode, jfs_user_mtime(fs, u));
 	if (jfs_node_kind(ino) == JFS_NODE_USER_DIR && fs->policy.cfg.enabled[JFS_EL_HISTORY])
 		st->st_nlink = 3;
+	apply_meta(meta_of(u, jfs_ino_sub(ino), false), st);
 }
 
 /* An element file or record.json: rendered once to know its size. [L-drop] */
@@ -132,7 +209,8 @@ static int file_attr(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, struct 
 
 	if (jfs_rcache_size(u, sub, &len)) {
 		fs->m.size_hits++;
-		jfs_node_base_attr(fs, st, ino, file_mode(sub), jfs_user_mtime(fs, u));
+		jfs_node_base_attr(fs, st, ino, file_mode(fs, sub), jfs_user_mtime(fs, u));
+		apply_meta(meta_of(u, sub, false), st);
 		jfs_node_size_attr(st, len);
 		jfs_rcache_told(u, sub, true, len);
 		return 0;
@@ -152,7 +230,8 @@ static int file_attr(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, struct 
 	mtime = jfs_user_mtime(fs, u);
 	if (sub == JFS_SUB_SESSION && jfs_item_session_updated_ms(item) >= 0)
 		mtime = jfs_item_session_updated_ms(item);
-	jfs_node_base_attr(fs, st, ino, file_mode(sub), mtime);
+	jfs_node_base_attr(fs, st, ino, file_mode(fs, sub), mtime);
+	apply_meta(meta_of(u, sub, false), st);
 	jfs_node_size_attr(st, len);
 	jfs_rcache_told(u, sub, true, len);
 	*timeout = writer ? 0 : jfs_node_timeout(fs, item, sub);
@@ -182,8 +261,9 @@ int jfs_node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *timeo
 		*timeout = 0;
 		return 0;
 	case JFS_NODE_ROOT:
-		jfs_node_base_attr(fs, st, ino, S_IFDIR | 0755, fs->users.root_mtime_ms);
+		jfs_node_base_attr(fs, st, ino, S_IFDIR | fs->opts.dmode, fs->users.root_mtime_ms);
 		st->st_nlink = 3;
+		apply_meta(&fs->root_meta, st);
 		return 0;
 	case JFS_NODE_STATUS_DIR:
 	case JFS_NODE_STATUS_FILE:

@@ -197,12 +197,16 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (jfs_node_kind(ino) == JFS_NODE_SCRATCH) {
 		sc = jfs_scratch_by_ino(fs, ino);
 		rc = sc ? jfs_scratch_setattr(fs, sc, attr, to_set) : -ENOENT;
-	} else if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (h && h->kind != JFS_H_WRITE)
-			h = NULL;
-		rc = setattr_size(fs, req, ino, (size_t)attr->st_size, &h);
+	} else {
+		if (to_set & FUSE_SET_ATTR_SIZE) {
+			if (h && h->kind != JFS_H_WRITE)
+				h = NULL;
+			rc = setattr_size(fs, req, ino, (size_t)attr->st_size, &h);
+		}
+		/* mode and owner take effect in the mount, never stored; times stay the record's */
+		if (rc == 0)
+			rc = jfs_node_setmeta(fs, ino, attr, to_set);
 	}
-	/* mode, owner and times of stored files are not stored: accepted quietly */
 	if (rc == 0)
 		rc = jfs_node_attr(fs, ino, &st, &timeout);
 	if (rc == 0 && h && (to_set & FUSE_SET_ATTR_SIZE)) {

@@ -28,6 +28,12 @@ static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("uid=", uid_set, 1),
 	JFS_OPT("gid=%u", gid, 0),
 	JFS_OPT("gid=", gid_set, 1),
+	JFS_OPT("umask=%o", umask, 0),
+	JFS_OPT("umask=", umask_set, 1),
+	JFS_OPT("dmode=%o", dmode, 0),
+	JFS_OPT("dmode=", dmode_set, 1),
+	JFS_OPT("fmode=%o", fmode, 0),
+	JFS_OPT("fmode=", fmode_set, 1),
 	JFS_OPT("cache_timeout=%lf", cache_timeout, 0),
 	JFS_OPT("write_delay=%d", write_delay_ms, 0),
 	JFS_OPT("retry_timeout=%d", retry_ms, 0),
@@ -190,6 +196,9 @@ void jfs_options_usage(const char *prog)
 	printf("    -o ro                  read-only: every write fails with EROFS\n"
 	       "    -o allow_delete        let rm and rmdir delete stored elements and users\n"
 	       "    -o uid=N,gid=N         owner of all files (default: the mounting user)\n"
+	       "    -o umask=NNN           permission bits taken off directories (0777) and files\n"
+	       "                           (0666); with allow_other, umask=077 keeps others out\n"
+	       "    -o dmode=NNN,fmode=NNN permission bits of directories and files (0755, 0644)\n"
 	       "    -o cache_timeout=SECS  how long records and listings are cached (default 1)\n"
 	       "    -o write_delay=MS      FileDb: edits gather this long before one save (default 100)\n"
 	       "    -o retry_timeout=MS    how long a failing backend is retried (default 10000)\n"
@@ -371,6 +380,14 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
 				"request_timeout and max_file_size must not be negative\n");
 		return -1;
 	}
+	if (o->umask > 0777 || o->dmode > 07777 || o->fmode > 07777) {
+		fprintf(stderr, "jovofs: umask, dmode and fmode are octal permission bits\n");
+		return -1;
+	}
+	if (!o->dmode_set)
+		o->dmode = o->umask_set ? 0777 & ~o->umask : 0755;
+	if (!o->fmode_set)
+		o->fmode = o->umask_set ? 0666 & ~o->umask : 0644;
 	if (load_config(fs) < 0 || apply_overrides(fs) < 0 || pick_backend(fs) < 0)
 		return -1;
 	return 0;

@@ -21,6 +21,7 @@
 
 #define ERRORS_KEPT 100
 #define CONFLICTS_KEPT 1000
+#define CONFLICTS_BYTES (64u << 20) /* what kept conflicts may hold in all */
 
 struct conflict {
 	char *name;
@@ -36,6 +37,7 @@ struct jfs_status {
 	size_t nerrors, first;
 	struct conflict *conflicts;    /* oldest first */
 	size_t nconflicts;
+	size_t conflict_bytes;         /* their contents, at most CONFLICTS_BYTES */
 	uint64_t next_conflict;
 };
 
@@ -88,6 +90,17 @@ void jfs_status_error(struct jfs_status *st, const char *msg)
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Forget conflict @i. Under st->lock. */
+static void conflict_del(struct jfs_status *st, size_t i)
+{
+	st->conflict_bytes -= st->conflicts[i].len;
+	free(st->conflicts[i].name);
+	free(st->conflicts[i].data);
+	memmove(st->conflicts + i, st->conflicts + i + 1,
+		(st->nconflicts - i - 1) * sizeof(*st->conflicts));
+	st->nconflicts--;
+}
+
 char *jfs_status_conflict(struct jfs_status *st, const char *user_name, const char *file,
 			  const char *data, size_t len)
 {
@@ -103,13 +116,10 @@ char *jfs_status_conflict(struct jfs_status *st, const char *user_name, const ch
 	for (i = 0; file[i]; i++)
 		jfs_strbuf_addch(&sb, file[i] == '/' ? '_' : file[i]);
 	pthread_mutex_lock(&st->lock);
-	if (st->nconflicts == CONFLICTS_KEPT) {
-		free(st->conflicts[0].name);
-		free(st->conflicts[0].data);
-		memmove(st->conflicts, st->conflicts + 1,
-			(st->nconflicts - 1) * sizeof(*st->conflicts));
-		st->nconflicts--;
-	}
+	/* the oldest go first, past a number or a size */
+	while (st->nconflicts && (st->nconflicts == CONFLICTS_KEPT ||
+				  st->conflict_bytes + len > CONFLICTS_BYTES))
+		conflict_del(st, 0);
 	c = realloc(st->conflicts, (st->nconflicts + 1) * sizeof(*c));
 	if (!c)
 		goto out_unlock;
@@ -120,6 +130,7 @@ char *jfs_status_conflict(struct jfs_status *st, const char *user_name, const ch
 		goto out_unlock;
 	memcpy(c->data, data, len);
 	c->len = len;
+	st->conflict_bytes += len;
 	c->ms = jfs_now_ms();
 	c->ino = JFS_INO_CONFLICT_BIT | ++st->next_conflict;
 	jfs_strbuf_addf(&sb, ".%llu", (unsigned long long)st->next_conflict);
@@ -151,11 +162,7 @@ int jfs_status_conflict_remove(struct jfs_status *st, const char *name)
 	pthread_mutex_lock(&st->lock);
 	for (i = 0; i < st->nconflicts; i++)
 		if (!strcmp(st->conflicts[i].name, name)) {
-			free(st->conflicts[i].name);
-			free(st->conflicts[i].data);
-			memmove(st->conflicts + i, st->conflicts + i + 1,
-				(st->nconflicts - i - 1) * sizeof(*st->conflicts));
-			st->nconflicts--;
+			conflict_del(st, i);
 			rc = 0;
 			break;
 		}
@@ -297,12 +304,16 @@ int jfs_status_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, str
 	char *buf;
 
 	switch (kind) {
+	/*
+	 * No wider than the records: what is kept here (errors, rejected
+	 * versions) is record content. The owner may remove kept conflicts.
+	 */
 	case JFS_NODE_STATUS_DIR:
-		jfs_node_base_attr(fs, st, ino, S_IFDIR | 0555, fs->start_ms);
+		jfs_node_base_attr(fs, st, ino, S_IFDIR | (fs->opts.dmode & ~0222u), fs->start_ms);
 		st->st_nlink = 3;
 		return 0;
 	case JFS_NODE_CONFLICT_DIR:
-		jfs_node_base_attr(fs, st, ino, S_IFDIR | 0555, jfs_now_ms());
+		jfs_node_base_attr(fs, st, ino, S_IFDIR | fs->opts.dmode, jfs_now_ms());
 		*timeout = 0;
 		return 0;
 	case JFS_NODE_STATUS_FILE:
@@ -313,7 +324,7 @@ int jfs_status_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, str
 			jfs_read_copy_put(fs, ino, buf, len);
 		free(buf);
 		/* a new mtime each time makes the kernel drop its cached pages */
-		jfs_node_base_attr(fs, st, ino, S_IFREG | 0444, 0);
+		jfs_node_base_attr(fs, st, ino, S_IFREG | (fs->opts.fmode & ~0222u), 0);
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 		st->st_ctim = st->st_atim = st->st_mtim;
 		jfs_node_size_attr(st, len);
@@ -329,7 +340,7 @@ int jfs_status_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, str
 		pthread_mutex_unlock(&sts->lock);
 		if (!c)
 			return -ENOENT;
-		jfs_node_base_attr(fs, st, ino, S_IFREG | 0444, ms);
+		jfs_node_base_attr(fs, st, ino, S_IFREG | (fs->opts.fmode & ~0222u), ms);
 		jfs_node_size_attr(st, len);
 		*timeout = 0;
 		return 0;

@@ -369,6 +369,7 @@ void jfs_users_release(struct jfs *fs)
 
 		jfs_handles_release(fs, u);
 		jfs_rcache_user_release(fs, u);
+		jfs_node_meta_release(u);
 		jfs_errors_release(u);
 		free(u->id);
 		free(u->name);
