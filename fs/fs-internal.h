@@ -514,10 +514,20 @@ struct jfs_handle *jfs_handle_truncating_open(struct jfs_user *u, fuse_ino_t ino
 /** Write into write handle @h: 0 or -errno (EFBIG past max_file_size). [L] */
 int jfs_handle_write(struct jfs *fs, struct jfs_handle *h, const char *buf, size_t size,
 		     off_t off);
-/** Resize @data to @size, zero-filling what grows. [any] */
-void jfs_buf_resize(struct jfs_strbuf *data, size_t size);
-/** Write @size bytes of @buf at @off of @data, zero-filling a gap. [any] */
-void jfs_buf_write(struct jfs_strbuf *data, const char *buf, size_t size, off_t off);
+/*
+ * The contents of write handles and scratch files live in memory; these
+ * change them, and keep their total within opts.scratch_max (what statfs
+ * reports as the filesystem's size): -ENOSPC past it.
+ */
+/** Resize @data to @size, zero-filling what grows: 0 or -ENOSPC. [L] */
+int jfs_buf_resize(struct jfs *fs, struct jfs_strbuf *data, size_t size);
+/** Write @size bytes of @buf at @off of @data, zero-filling a gap: 0 or -ENOSPC. [L] */
+int jfs_buf_write(struct jfs *fs, struct jfs_strbuf *data, const char *buf, size_t size,
+		  off_t off);
+/** Make @data hold @len bytes of @buf: 0 or -ENOSPC. [L] */
+int jfs_buf_set(struct jfs *fs, struct jfs_strbuf *data, const char *buf, size_t len);
+/** Free @data. [L] */
+void jfs_buf_release(struct jfs *fs, struct jfs_strbuf *data);
 /** Whether any handle exists (a cheap check without the lock). [any] */
 bool jfs_handles_any(struct jfs *fs);
 /** What a read without a handle was served of @ino in the last @max_age_ms, or NULL. [L] */

@@ -67,9 +67,12 @@ int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bo
 	h->seen = json_incref(jfs_rcache_base(u, item));
 	if (!trunc) {
 		buf = jfs_node_render(fs, item, jfs_ino_sub(ino), &len);
-		if (buf) {
-			jfs_strbuf_add(&h->data, buf, len);
-			free(buf);
+		rc = buf ? jfs_buf_set(fs, &h->data, buf, len) : 0;
+		free(buf);
+		if (rc) {
+			json_decref(item);
+			jfs_handle_free(fs, h);
+			return rc;
 		}
 	}
 	json_decref(item);
@@ -168,7 +171,7 @@ void jfs_handle_free(struct jfs *fs, struct jfs_handle *h)
 			*pp = h->next;
 			break;
 		}
-	jfs_strbuf_release(&h->data);
+	jfs_buf_release(fs, &h->data);
 	json_decref(h->seen);
 	json_decref(h->version);
 	rendering_put(fs, h->r);
@@ -206,32 +209,74 @@ struct jfs_handle *jfs_handle_truncating_open(struct jfs_user *u, fuse_ino_t ino
 	return NULL;
 }
 
-void jfs_buf_resize(struct jfs_strbuf *data, size_t size)
+/* @data goes from @from to @to bytes: 0, or -ENOSPC when that is past scratch_max. */
+static int account(struct jfs *fs, size_t from, size_t to)
+{
+	struct jfs_handles *hs = &fs->handles;
+
+	if (to > from) {
+		if (to - from > fs->opts.scratch_max - hs->buffered)
+			return -ENOSPC;
+		hs->buffered += to - from;
+	} else {
+		hs->buffered -= from - to;
+	}
+	return 0;
+}
+
+int jfs_buf_resize(struct jfs *fs, struct jfs_strbuf *data, size_t size)
 {
 	size_t old = data->len;
+	int rc = account(fs, old, size);
 
+	if (rc)
+		return rc;
 	jfs_strbuf_setlen(data, size);
 	if (size > old)
 		memset(data->buf + old, 0, size - old);
+	return 0;
 }
 
-void jfs_buf_write(struct jfs_strbuf *data, const char *buf, size_t size, off_t off)
+int jfs_buf_write(struct jfs *fs, struct jfs_strbuf *data, const char *buf, size_t size,
+		  off_t off)
 {
-	if ((size_t)off > data->len)
-		jfs_buf_resize(data, (size_t)off);
-	if ((size_t)off + size > data->len)
-		jfs_strbuf_setlen(data, (size_t)off + size);
+	size_t end = (size_t)off + size;
+	int rc;
+
+	if (end > data->len && (rc = jfs_buf_resize(fs, data, end)))
+		return rc;
 	memcpy(data->buf + off, buf, size);
+	return 0;
+}
+
+int jfs_buf_set(struct jfs *fs, struct jfs_strbuf *data, const char *buf, size_t len)
+{
+	int rc = account(fs, data->len, len);
+
+	if (rc)
+		return rc;
+	jfs_strbuf_setlen(data, 0);
+	jfs_strbuf_add(data, buf, len);
+	return 0;
+}
+
+void jfs_buf_release(struct jfs *fs, struct jfs_strbuf *data)
+{
+	account(fs, data->len, 0);
+	jfs_strbuf_release(data);
 }
 
 int jfs_handle_write(struct jfs *fs, struct jfs_handle *h, const char *buf, size_t size,
 		     off_t off)
 {
+	int rc;
+
 	if ((size_t)off + size > fs->opts.max_file_size)
 		return -EFBIG;
-	h->state = JFS_W_DIRTY;
-	jfs_buf_write(&h->data, buf, size, off);
-	return 0;
+	rc = jfs_buf_write(fs, &h->data, buf, size, off);
+	if (rc == 0)
+		h->state = JFS_W_DIRTY;
+	return rc;
 }
 
 struct jfs_read_copy *jfs_read_copy_get(struct jfs *fs, fuse_ino_t ino, int64_t max_age_ms)

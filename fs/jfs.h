@@ -52,6 +52,7 @@ struct jfs_opts {
 	size_t max_file_size;    /* largest element file a write may make */
 	size_t cache_size;       /* bytes of parsed records kept */
 	size_t snapshot_max;     /* bytes of renderings readers' snapshots share */
+	size_t scratch_max;      /* bytes write buffers and scratch files may hold */
 	int show_help;
 	int show_version;
 	char *nonopt[2];         /* [SOURCE] MOUNTPOINT */
@@ -112,6 +113,8 @@ struct jfs_read_copy {
 struct jfs_handles {
 	int nhandles;              /* atomic: handles in existence (flush's fast path) */
 	struct jfs_hmap renderings; /* lock: struct jfs_rendering by (ino, version) */
+	size_t buffered;           /* lock: bytes of write buffers and scratch files,
+				    * at most opts.scratch_max */
 	size_t rendered_bytes;     /* lock: their total, at most opts.snapshot_max */
 	struct jfs_read_copy read_copy[JFS_READ_COPIES]; /* lock */
 	unsigned read_copy_next;   /* lock */

@@ -61,7 +61,7 @@ static int create_scratch(struct jfs *fs, fuse_req_t req, struct jfs_user *u, un
 		if (fi && (fi->flags & O_EXCL))
 			return -EEXIST;
 		if (fi && (fi->flags & O_TRUNC))
-			jfs_strbuf_setlen(&sc->data, 0);
+			jfs_buf_resize(fs, &sc->data, 0);
 	} else {
 		sc = jfs_scratch_new(fs, u, dirsub, name, mode, fuse_req_ctx(req));
 	}
@@ -532,10 +532,9 @@ static int rename_element_away(struct jfs *fs, fuse_req_t req, fuse_ino_t src_in
 	dst = jfs_scratch_by_name(du, ddir, newname);
 	if (!dst)
 		dst = jfs_scratch_new(fs, du, ddir, newname, 0644, fuse_req_ctx(req));
-	jfs_strbuf_setlen(&dst->data, 0);
-	jfs_strbuf_add(&dst->data, buf, len);
+	rc = jfs_buf_set(fs, &dst->data, buf, len);
 	free(buf);
-	return 0;
+	return rc;
 }
 
 void jfs_ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

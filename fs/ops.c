@@ -162,9 +162,10 @@ static int setattr_size(struct jfs *fs, fuse_req_t req, fuse_ino_t ino, size_t s
 	}
 	if (*h) {
 		/* ftruncate(): content, committed at the close */
-		jfs_buf_resize(&(*h)->data, size);
-		(*h)->state = JFS_W_DIRTY;
-		return 0;
+		rc = jfs_buf_resize(fs, &(*h)->data, size);
+		if (rc == 0)
+			(*h)->state = JFS_W_DIRTY;
+		return rc;
 	}
 	if (size == 0 && (*h = jfs_handle_truncating_open(u, ino, fuse_req_ctx(req)->pid))) {
 		/*
@@ -172,7 +173,7 @@ static int setattr_size(struct jfs *fs, fuse_req_t req, fuse_ino_t ino, size_t s
 		 * something is written (shells close a dup()ed descriptor first).
 		 * Readers keep seeing the stored content until the close.
 		 */
-		jfs_strbuf_setlen(&(*h)->data, 0);
+		jfs_buf_resize(fs, &(*h)->data, 0);
 		(*h)->state = JFS_W_TRUNCATED;
 		*h = NULL;
 		return 0;
@@ -390,15 +391,25 @@ static void jfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	fs->m.fuse_ops++;
 	if (h && h->kind == JFS_H_WRITE) {
 		rc = jfs_handle_write(fs, h, buf, size, off);
-		if (rc == -EFBIG && !h->failed) {
-			snprintf(msg, sizeof(msg), "file is over max_file_size (%zu bytes)",
-				 fs->opts.max_file_size);
+		if (rc && !h->failed) {
+			if (rc == -EFBIG)
+				snprintf(msg, sizeof(msg), "file is over max_file_size (%zu bytes)",
+					 fs->opts.max_file_size);
+			else
+				snprintf(msg, sizeof(msg), "no room: files being written and scratch "
+					 "files hold %zu of scratch_max %zu bytes",
+					 fs->handles.buffered, fs->opts.scratch_max);
 			jfs_write_failed(fs, h->u, jfs_ino_sub(h->ino), rc, msg);
 		}
-		if (rc == -EFBIG)
-			h->failed = EFBIG;
+		/* what was written is incomplete: the close stores none of it */
+		if (rc)
+			h->failed = -rc;
 	} else if ((sc = jfs_scratch_by_ino(fs, ino)) && !sc->alias) {
 		rc = jfs_scratch_write(fs, sc, buf, size, off);
+		if (rc == -ENOSPC)
+			jfs_log(LOG_WARNING, "scratch file '%s' of '%s': no room (scratch_max is %zu "
+				"bytes, in use %zu)", sc->name, sc->owner->name,
+				fs->opts.scratch_max, fs->handles.buffered);
 	} else {
 		/* element files are written through the handle open() made */
 		switch (jfs_node_kind(ino)) {
@@ -603,10 +614,11 @@ static void jfs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&fs->lock);
+	/* the room there is: what write buffers and scratch files may still hold */
 	st.f_bsize = 4096;
 	st.f_frsize = 4096;
-	/* room to write: some tools refuse a filesystem that reports none */
-	st.f_blocks = st.f_bfree = st.f_bavail = 1 << 20;
+	st.f_blocks = fs->opts.scratch_max / 4096;
+	st.f_bfree = st.f_bavail = (fs->opts.scratch_max - fs->handles.buffered) / 4096;
 	st.f_files = fs->users.nlisting;
 	st.f_namemax = JFS_NAME_MAX;
 	pthread_mutex_unlock(&fs->lock);

@@ -88,7 +88,7 @@ static void scratch_free(struct jfs *fs, struct jfs_scratch *sc)
 {
 	jfs_hmap_remove(&fs->scratch.by_ino, &sc->hnode);
 	owner_unlink(sc);
-	jfs_strbuf_release(&sc->data);
+	jfs_buf_release(fs, &sc->data);
 	free(sc->name);
 	free(sc);
 }
@@ -148,12 +148,15 @@ int jfs_scratch_setattr(struct jfs *fs, struct jfs_scratch *sc, const struct sta
 			int to_set)
 {
 	struct timespec now;
+	int rc;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if ((size_t)attr->st_size > fs->opts.max_file_size)
 			return -EFBIG;
-		jfs_buf_resize(&sc->data, (size_t)attr->st_size);
+		rc = jfs_buf_resize(fs, &sc->data, (size_t)attr->st_size);
+		if (rc)
+			return rc;
 		sc->mtime = now;
 	}
 	if (to_set & FUSE_SET_ATTR_MODE)
@@ -177,11 +180,15 @@ int jfs_scratch_setattr(struct jfs *fs, struct jfs_scratch *sc, const struct sta
 int jfs_scratch_write(struct jfs *fs, struct jfs_scratch *sc, const char *buf, size_t size,
 		      off_t off)
 {
+	int rc;
+
 	if ((size_t)off + size > fs->opts.max_file_size)
 		return -EFBIG;
+	rc = jfs_buf_write(fs, &sc->data, buf, size, off);
+	if (rc)
+		return rc;
 	clock_gettime(CLOCK_REALTIME, &sc->mtime);
 	sc->ctime = sc->mtime;
-	jfs_buf_write(&sc->data, buf, size, off);
 	return 0;
 }
 

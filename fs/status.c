@@ -191,6 +191,7 @@ static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
 	json_object_set_new(mount, "maxFileSize", json_integer((json_int_t)fs->opts.max_file_size));
 	json_object_set_new(mount, "cacheSize", json_integer((json_int_t)fs->opts.cache_size));
 	json_object_set_new(mount, "snapshotMax", json_integer((json_int_t)fs->opts.snapshot_max));
+	json_object_set_new(mount, "scratchMax", json_integer((json_int_t)fs->opts.scratch_max));
 	json_object_set_new(out, "mount", mount);
 	jfs_json_dump(out, sb, 2, 0);
 	jfs_strbuf_addch(sb, '\n');

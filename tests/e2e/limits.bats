@@ -100,3 +100,24 @@ loads() {
 	[ "$(probe stat-many "$JFS_MNT" nobody- 10)" = "missing 9 found 1" ]
 	[ -d "$JFS_MNT/alice" ]
 }
+
+@test "scratch files and files being written stay within scratch_max: ENOSPC past it, and statfs says so" {
+	mount_jfs -o scratch_max=1000000
+	local u="$JFS_MNT/alice"
+	# df counts what is left
+	[ "$(stat -f -c '%b' "$JFS_MNT")" -eq $((1000000 / 4096)) ]
+	head -c 600000 /dev/zero >"$u/tmp1"
+	[ "$(stat -f -c '%a' "$JFS_MNT")" -le $(((1000000 - 600000) / 4096)) ]
+	run sh -c "head -c 600000 /dev/zero >'$u/tmp2'"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"No space left"* ]]
+	# an element being written counts too; what failed stores nothing
+	printf '{"data":{"pad":"%s"}}' "$(head -c 500000 /dev/zero | tr '\0' x)" >"$JFS_TMP/big.json"
+	run probe copy-close "$JFS_TMP/big.json" "$u/user.json"
+	[[ "$output" == *ENOSPC* ]]
+	[ "$(jq -c .data "$u/user.json")" = '{}' ]
+	# room again once a scratch file goes
+	rm -f "$u/tmp1" "$u/tmp2"
+	[ "$(probe copy-close "$JFS_TMP/big.json" "$u/user.json")" = OK ]
+	[ "$(stat -f -c '%a' "$JFS_MNT")" -eq $((1000000 / 4096)) ]
+}

@@ -251,6 +251,8 @@ static void rig_init(struct rig *r, size_t cache_size)
 	r->fs.opts.cache_size = cache_size;
 	r->fs.opts.cache_timeout = 3600;
 	r->fs.opts.max_file_size = 1 << 20;
+	r->fs.opts.scratch_max = 1 << 20;
+	r->fs.opts.snapshot_max = 1 << 20;
 	jfs_fs_init(&r->fs);
 	r->fs.status = jfs_status_new();
 }
