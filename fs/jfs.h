@@ -53,6 +53,7 @@ struct jfs_opts {
 	size_t cache_size;       /* bytes of parsed records kept */
 	size_t snapshot_max;     /* bytes of renderings readers' snapshots share */
 	size_t scratch_max;      /* bytes write buffers and scratch files may hold */
+	int core_dump;           /* allow core dumps (they would hold secrets) */
 	int show_help;
 	int show_version;
 	char *nonopt[2];         /* [SOURCE] MOUNTPOINT */
@@ -186,6 +187,12 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args);
 void jfs_options_usage(const char *prog);
 /** Free what jfs_options_parse() set. */
 void jfs_options_release(struct jfs *fs);
+/**
+ * Once the store is open, it holds what it needs of the secrets: wipe them
+ * from the parsed config and the environment (the strings themselves, so
+ * that /proc/PID/environ shows them no more either).
+ */
+void jfs_options_forget_secrets(struct jfs *fs);
 
 /* fs/ops.c: the daemon's lifecycle */
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -84,6 +86,13 @@ int main(int argc, char *argv[])
 	}
 	if (cmd.debug)
 		jfs_log_set_level(LOG_DEBUG);
+	/* a core dump or a ptrace of the daemon would show its secrets and records */
+	if (!fs.opts.core_dump) {
+		struct rlimit none = { 0, 0 };
+
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		setrlimit(RLIMIT_CORE, &none);
+	}
 	if (!fs.opts.uid_set)
 		fs.opts.uid = getuid();
 	if (!fs.opts.gid_set)
@@ -111,6 +120,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "jovofs: %s: %s\n", fs.backend_name, err.msg);
 		goto out_status;
 	}
+	jfs_options_forget_secrets(&fs);
 	if (jfs_fs_init(&fs) < 0)
 		goto out_store;
 
@@ -178,5 +188,7 @@ out_args:
 	free(cmd.mountpoint);
 	jfs_options_release(&fs);
 	fuse_opt_free_args(&args);
+	/* the secrets are gone: leak checkers (ASan) need a dumpable process to look */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	return ret;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -24,6 +25,7 @@ enum {
 static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("config=%s", config_file, 0),
 	JFS_OPT("allow_delete", allow_delete, 1),
+	JFS_OPT("core_dump", core_dump, 1),
 	JFS_OPT("uid=%u", uid, 0),
 	JFS_OPT("uid=", uid_set, 1),
 	JFS_OPT("gid=%u", gid, 0),
@@ -200,6 +202,7 @@ void jfs_options_usage(const char *prog)
 	       "    -o umask=NNN           permission bits taken off directories (0777) and files\n"
 	       "                           (0666); with allow_other, umask=077 keeps others out\n"
 	       "    -o dmode=NNN,fmode=NNN permission bits of directories and files (0755, 0644)\n"
+	       "    -o core_dump           allow core dumps (off: they would hold secrets and records)\n"
 	       "    -o cache_timeout=SECS  how long records and listings are cached (default 1)\n"
 	       "    -o write_delay=MS      FileDb: edits gather this long before one save (default 100)\n"
 	       "    -o retry_timeout=MS    how long a failing backend is retried (default 10000)\n"
@@ -248,8 +251,81 @@ static json_t *obj_path(json_t *obj, const char *key)
 }
 
 
+/* Secrets a config may hold, by path: config parts are Jovo's own */
+static const char *const secret_paths[][4] = {
+	{ "mongodb", "connectionString", NULL },
+	{ "dynamodb", "libraryConfig", "dynamoDbClient", "credentials" },
+};
+
+/* The value at @path (NULL-ended, at most 4 keys) of @obj, or NULL. Borrowed. */
+static json_t *at_path(json_t *obj, const char *const *path)
+{
+	size_t i;
+
+	for (i = 0; i < 4 && path[i] && obj; i++)
+		obj = json_object_get(obj, path[i]);
+	return obj;
+}
+
+/* Overwrite every string under @v with NUL bytes (jansson keeps its own copies). */
+static void wipe(json_t *v)
+{
+	const char *key;
+	json_t *val;
+	size_t i;
+
+	if (json_is_string(v))
+		explicit_bzero((char *)json_string_value(v), json_string_length(v));
+	else if (json_is_object(v))
+		json_object_foreach(v, key, val)
+			wipe(val);
+	else if (json_is_array(v))
+		json_array_foreach(v, i, val)
+			wipe(val);
+}
+
+/* Whether the config holds a secret: a password in a URI, keys. */
+static bool holds_secret(json_t *config)
+{
+	json_t *uri = at_path(config, secret_paths[0]);
+
+	return (json_is_string(uri) && strchr(json_string_value(uri), '@')) ||
+	       at_path(config, secret_paths[1]);
+}
+
+void jfs_options_forget_secrets(struct jfs *fs)
+{
+	static const char *const env[] = {
+		"JOVOFS_MONGODB_URI", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+	};
+	char *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(secret_paths) / sizeof(secret_paths[0]); i++) {
+		json_t *parent, *v2 = at_path(fs->config, secret_paths[i]);
+		const char *const *p = secret_paths[i];
+		size_t last = p[2] ? (p[3] ? 3 : 2) : 1;
+		const char *up[4] = { NULL };
+
+		if (!v2)
+			continue;
+		wipe(v2);
+		memcpy(up, p, last * sizeof(*up));
+		parent = at_path(fs->config, up);
+		json_object_del(parent, p[last]);
+	}
+	for (i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+		v = getenv(env[i]);
+		if (!v)
+			continue;
+		explicit_bzero(v, strlen(v));
+		unsetenv(env[i]);
+	}
+}
+
 static int load_config(struct jfs *fs)
 {
+	struct stat sb;
 	struct jfs_opts *o = &fs->opts;
 	struct jfs_err err;
 	const char *key;
@@ -278,6 +354,9 @@ static int load_config(struct jfs *fs)
 		fprintf(stderr, "jovofs: config '%s' must be a JSON object\n", o->config_file);
 		return -1;
 	}
+	if (holds_secret(fs->config) && stat(o->config_file, &sb) == 0 && (sb.st_mode & 0044))
+		jfs_log(LOG_WARNING, "config '%s' holds secrets and others may read it "
+			"(mode %04o): chmod 600 it", o->config_file, (unsigned)(sb.st_mode & 07777));
 	json_object_foreach(fs->config, key, val) {
 		if (strcmp(key, "backend") && strcmp(key, "storedElements") &&
 		    !jfs_policy_backend_exists(key))

@@ -137,3 +137,27 @@ teardown() {
 	umount_jfs
 	[ "$(stored_field alice .user.data.name)" = '"FromApp"' ]
 }
+
+@test "secret hygiene: a config with secrets others may read is warned about; secrets leave the environment; no core dumps" {
+	local extra
+	if [ "$JOVOFS_TEST_BACKEND" = mongodb ]; then
+		extra='{"dynamodb":{"libraryConfig":{"dynamoDbClient":{"credentials":{"accessKeyId":"AKIDX","secretAccessKey":"cfgsecret123"}}}}}'
+	else
+		extra='{"mongodb":{"connectionString":"mongodb://u:cfgsecret123@127.0.0.1:1/app"}}'
+	fi
+	make_config "" "$extra"
+	chmod 644 "$JFS_CONFIG"
+	AWS_SECRET_ACCESS_KEY=envsecret456 AWS_SESSION_TOKEN=envtoken789 mount_jfs
+	grep -q "holds secrets and others may read it (mode 0644)" "$JFS_LOG"
+	not grep -aq envsecret456 "/proc/$JFS_PID/environ"
+	not grep -aq envtoken789 "/proc/$JFS_PID/environ"
+	grep -q '^Max core file size *0 *0 ' "/proc/$JFS_PID/limits"
+	not grep -q cfgsecret123 "$JFS_MNT/.jovofs/config"
+	umount_jfs
+	not grep -q "cfgsecret123\|envsecret456" "$JFS_LOG"
+	: >"$JFS_LOG"
+	chmod 600 "$JFS_CONFIG"
+	mount_jfs -o core_dump
+	not grep -q "holds secrets" "$JFS_LOG"
+	not grep -q '^Max core file size *0 *0 ' "/proc/$JFS_PID/limits"
+}
