@@ -383,6 +383,20 @@ int jfs_fdb_write_full(int fd, const void *buf, size_t len, uint64_t off);
 int jfs_fdb_fsync_dir(const char *dir);
 
 /**
+ * No lock. Where a save replaces the file: st->path, or the file it leads
+ * to when it is a symbolic link (a rename over the link would leave the
+ * target behind), and that file's directory; both malloc'd.
+ */
+int jfs_fdb_target(struct filedb_store *st, char **path, char **dir, struct jfs_err *err);
+
+/**
+ * No lock. 0 when a save can give the new file the owner and group of the
+ * version @id describes; -EACCES with the reason and the way out in @err.
+ */
+int jfs_fdb_can_keep_owner(const struct filedb_store *st, const struct fdb_ident *id,
+			   struct jfs_err *err);
+
+/**
  * Save all pending changes in one atomic replace, retrying while the file
  * changes under it. Returns 0 or -errno (reason in @err).
  * Takes save_lock, scan_lock and lock.

@@ -194,13 +194,24 @@ static int mkdir_p(const char *dir)
 /* Remove what a save interrupted by a crash left: ".<name>.jovofs-XXXXXX". */
 static void remove_stale_temps(struct filedb_store *st)
 {
-	const char *base = strrchr(st->path, '/') + 1;
-	size_t blen = strlen(base);
+	char *target, *dir;
+	const char *base;
+	size_t blen;
 	struct dirent *de;
-	DIR *d = opendir(st->dir);
+	DIR *d;
 
-	if (!d)
+	if (jfs_fdb_target(st, &target, &dir, NULL))
 		return;
+	base = strrchr(target, '/') + 1;
+	blen = strlen(base);
+	if (strcmp(target, st->path))
+		jfs_log(LOG_INFO, "filedb: '%s' is a link to '%s': saves replace that file",
+			st->path, target);
+	if (!(d = opendir(dir))) {
+		free(target);
+		free(dir);
+		return;
+	}
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
 
@@ -209,9 +220,11 @@ static void remove_stale_temps(struct filedb_store *st)
 			continue;
 		if (!unlinkat(dirfd(d), n, 0))
 			jfs_log(LOG_INFO, "filedb: removed '%s/%s', left by an interrupted save",
-				st->dir, n);
+				dir, n);
 	}
 	closedir(d);
+	free(target);
+	free(dir);
 }
 
 /* Create the missing file as Jovo does: "[]". */
@@ -334,9 +347,16 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 		*slash = '\0';
 
 	if (stat(st->path, &sb)) {
-		if (errno != ENOENT) {
-			ret = jfs_err_set(err, errno, "cannot stat '%s': %s", st->path,
-					  strerror(errno));
+		struct stat lsb;
+		int e = errno;
+
+		if (e == ENOENT && !lstat(st->path, &lsb) && S_ISLNK(lsb.st_mode)) {
+			ret = jfs_err_set(err, ENOENT, "'%s' is a symbolic link to a file that does "
+					  "not exist", st->path);
+			goto out_free;
+		}
+		if (e != ENOENT) {
+			ret = jfs_err_set(err, e, "cannot stat '%s': %s", st->path, strerror(e));
 			goto out_free;
 		}
 		if (st->read_only) {
@@ -360,6 +380,13 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 		else if (ret == -EINVAL)
 			jfs_err_prefix(err, "not a Jovo FileDb file");
 		goto out_free;
+	}
+	if (!st->read_only) {
+		struct jfs_err oerr;
+
+		jfs_err_clear(&oerr);
+		if (jfs_fdb_can_keep_owner(st, &st->cur->ident, &oerr))
+			jfs_log(LOG_WARNING, "filedb: every change will be refused: %s", oerr.msg);
 	}
 	*out = &st->base;
 	return 0;
@@ -581,13 +608,31 @@ static int pend_condition(const struct fdb_pending *e, const struct jfs_patch *p
 	return patch->cond_value && jfs_json_equal(v, patch->cond_value);
 }
 
+/*
+ * Whether changes can be saved at all: refused at once, not after the
+ * write was acknowledged, when the mount is read-only or a save could not
+ * keep the file's owner and group.
+ */
+static int check_writable(struct filedb_store *st, struct jfs_err *err)
+{
+	struct fdb_ident id;
+
+	if (st->read_only)
+		return jfs_err_set(err, EROFS, "'%s' is read-only", st->path);
+	pthread_mutex_lock(&st->lock);
+	id = st->cur->ident;
+	pthread_mutex_unlock(&st->lock);
+	return jfs_fdb_can_keep_owner(st, &id, err);
+}
+
 static int check_patch(struct filedb_store *st, const char *id, const struct jfs_patch *patch,
 		       struct jfs_err *err)
 {
 	size_t i;
+	int ret;
 
-	if (st->read_only)
-		return jfs_err_set(err, EROFS, "'%s' is read-only", st->path);
+	if ((ret = check_writable(st, err)))
+		return ret;
 	if (patch->set && !json_is_object(patch->set))
 		return jfs_err_set(err, EINVAL, "patch of '%s': set is not an object", id);
 	for (i = 0; i < json_array_size(patch->unset); i++)
@@ -728,8 +773,8 @@ static int filedb_create(struct jfs_store *store, const char *id, json_t *item,
 	bool in_file;
 	int fret, fret2;
 
-	if (st->read_only)
-		return jfs_err_set(err, EROFS, "'%s' is read-only", st->path);
+	if ((fret = check_writable(st, err)))
+		return fret;
 	if (!json_is_object(item))
 		return jfs_err_set(err, EINVAL, "new user '%s' is not an object", id);
 	iid = json_object_get(item, "id");
@@ -795,8 +840,8 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 	struct jfs_err ferr;
 	int fret, ret;
 
-	if (st->read_only)
-		return jfs_err_set(err, EROFS, "'%s' is read-only", st->path);
+	if ((ret = check_writable(st, err)))
+		return ret;
 	jfs_err_clear(&ferr);
 	fret = jfs_fdb_refresh(st, false, &ferr);
 	pthread_mutex_lock(&st->lock);

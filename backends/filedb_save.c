@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +356,95 @@ int jfs_fdb_fsync_dir(const char *dir)
 	return ret;
 }
 
+int jfs_fdb_target(struct filedb_store *st, char **path, char **dir, struct jfs_err *err)
+{
+	struct stat lsb;
+	char *p, *d, *slash;
+
+	if (lstat(st->path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+		p = realpath(st->path, NULL);
+		if (!p) {
+			int e = errno;
+
+			return jfs_err_set(err, e == ENOENT ? EIO : e, "'%s' is a symbolic link "
+					   "that does not lead to a file: %s", st->path, strerror(e));
+		}
+	} else if (!(p = strdup(st->path))) {
+		abort();
+	}
+	if (!(d = strdup(p)))
+		abort();
+	slash = strrchr(d, '/');
+	if (slash == d)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	*path = p;
+	*dir = d;
+	return 0;
+}
+
+/* Whether this process is in group @gid. */
+static bool in_group(gid_t gid)
+{
+	gid_t groups[NGROUPS_MAX];
+	int n = getgroups(NGROUPS_MAX, groups), i;
+
+	if (gid == getegid())
+		return true;
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+int jfs_fdb_can_keep_owner(const struct filedb_store *st, const struct fdb_ident *id,
+			   struct jfs_err *err)
+{
+	uid_t euid = geteuid();
+
+	if (euid == 0 || !id->ino)
+		return 0;
+	if (id->uid != euid)
+		return jfs_err_set(err, EACCES, "cannot save '%s': a save replaces the file, and "
+				   "jovofs (uid %u) cannot give the new file its owner (uid %u); "
+				   "run jovofs as that user or as root", st->path,
+				   (unsigned)euid, (unsigned)id->uid);
+	if (!in_group(id->gid))
+		return jfs_err_set(err, EACCES, "cannot save '%s': a save replaces the file, and "
+				   "jovofs (uid %u) is not in its group (gid %u) to give it "
+				   "to the new file; run jovofs as a member of that group or as "
+				   "root", st->path, (unsigned)euid, (unsigned)id->gid);
+	return 0;
+}
+
+/*
+ * The new file gets the old one's mode, owner and group: a save that
+ * cannot give it them fails (the file is not replaced).
+ */
+static int keep_owner(struct filedb_store *st, int fd, const struct fdb_ident *id,
+		      struct jfs_err *err)
+{
+	struct stat sb;
+	int ret;
+
+	if ((ret = jfs_fdb_can_keep_owner(st, id, err)))
+		return ret;
+	if (fchmod(fd, id->mode ? id->mode : 0644))
+		return jfs_err_set(err, errno, "cannot set the mode of a new '%s': %s", st->path,
+				   strerror(errno));
+	if (id->ino && fstat(fd, &sb) == 0 && (sb.st_uid != id->uid || sb.st_gid != id->gid) &&
+	    fchown(fd, id->uid, id->gid))
+		return jfs_err_set(err, errno, "cannot save '%s': cannot give the new file its "
+				   "owner and group (uid %u, gid %u): %s", st->path,
+				   (unsigned)id->uid, (unsigned)id->gid, strerror(errno));
+	/* fchown() clears set-id bits: give the mode again */
+	if (id->mode & 06000 && fchmod(fd, id->mode))
+		return jfs_err_set(err, errno, "cannot set the mode of a new '%s': %s", st->path,
+				   strerror(errno));
+	return 0;
+}
+
 /*
  * One attempt at saving all pending changes. Returns 0 (saved or nothing
  * to save), -EAGAIN when the file changed under it (try again), or
@@ -370,7 +460,7 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 	struct jfs_hnode *node;
 	struct stat sb;
 	size_t nops = 0;
-	char *tmp = NULL;
+	char *tmp = NULL, *target = NULL, *tdir = NULL;
 	int64_t t0;
 	int ret;
 
@@ -411,26 +501,28 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 	}
 	pthread_mutex_unlock(&st->lock);
 
-	/* write the new file from the snapshot, holding no lock */
+	/* write the new file from the snapshot, holding no lock, next to the
+	 * file itself (the target of a link) */
+	if ((ret = jfs_fdb_target(st, &target, &tdir, err)))
+		goto out_free;
 	{
 		struct jfs_strbuf t;
-		char *base = strrchr(st->path, '/') + 1;
+		char *base = strrchr(target, '/') + 1;
 
 		jfs_strbuf_init(&t);
-		jfs_strbuf_addf(&t, "%s/.%s.jovofs-XXXXXX", st->dir, base);
+		jfs_strbuf_addf(&t, "%s/.%s.jovofs-XXXXXX", tdir, base);
 		tmp = jfs_strbuf_detach(&t, NULL);
 	}
 	o.fd = mkostemp(tmp, O_CLOEXEC);
 	if (o.fd < 0) {
 		ret = jfs_err_set(err, errno, "cannot create a temporary file next to '%s': %s",
-				  st->path, strerror(errno));
+				  target, strerror(errno));
 		free(tmp);
 		tmp = NULL;
 		goto out_free;
 	}
-	if (fchmod(o.fd, s->ident.mode ? s->ident.mode : 0644) == 0 &&
-	    (s->ident.uid != geteuid() || s->ident.gid != getegid()))
-		(void)!fchown(o.fd, s->ident.uid, s->ident.gid); /* best effort, as root */
+	if ((ret = keep_owner(st, o.fd, &s->ident, err)))
+		goto out_unlink;
 	o.buf = malloc(IO_CHUNK);
 	if (!o.buf)
 		abort();
@@ -459,16 +551,16 @@ static int save_once(struct filedb_store *st, struct jfs_err *err)
 		goto out_unlink;
 	}
 	pthread_mutex_unlock(&st->lock);
-	if (rename(tmp, st->path)) {
-		ret = jfs_err_set(err, errno, "cannot replace '%s': %s", st->path, strerror(errno));
+	if (rename(tmp, target)) {
+		ret = jfs_err_set(err, errno, "cannot replace '%s': %s", target, strerror(errno));
 		pthread_mutex_unlock(&st->scan_lock);
 		goto out_unlink;
 	}
 	free(tmp);
 	tmp = NULL;
-	ret = jfs_fdb_fsync_dir(st->dir);
+	ret = jfs_fdb_fsync_dir(tdir);
 	if (ret)
-		jfs_log(LOG_WARNING, "filedb: cannot fsync '%s': %s", st->dir, strerror(-ret));
+		jfs_log(LOG_WARNING, "filedb: cannot fsync '%s': %s", tdir, strerror(-ret));
 	ret = 0;
 
 	ns = jfs_fdb_snap_new();
@@ -500,6 +592,8 @@ out_free:
 		close(o.fd);
 	free(o.buf);
 	free(tmp);
+	free(target);
+	free(tdir);
 	jfs_fdb_index_release(&nidx);
 	free_ops(ops, nops);
 	jfs_fdb_snap_put(s);

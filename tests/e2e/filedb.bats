@@ -113,6 +113,27 @@ seed_users() { # seed_users PREFIX COUNT
 	[ "$output" = db.json ]
 }
 
+@test "a FileDb that is a symbolic link: saves replace its target, which keeps owner, group and mode; the link stays" {
+	seed_json "[$(item alice)]"
+	mkdir "$BATS_TEST_TMPDIR/releases"
+	mv "$JFS_DB" "$BATS_TEST_TMPDIR/releases/db.json"
+	ln -s ../releases/db.json "$JFS_DB"
+	chown 1234:5678 "$BATS_TEST_TMPDIR/releases/db.json"
+	chmod 0640 "$BATS_TEST_TMPDIR/releases/db.json"
+	mount_jfs
+	[ "$(probe write-fsync "$JFS_MNT/alice/user.json" '{"data":{"x":1}}')" = OK ]
+	[ "$(stored_field alice .user.data.x)" = 1 ]
+	echo '{"data":{"x":2}}' >"$JFS_MNT/alice/user.json"
+	umount_jfs
+	[ -L "$JFS_DB" ]
+	[ "$(readlink "$JFS_DB")" = ../releases/db.json ]
+	[ "$(stat -c '%u:%g %a' "$BATS_TEST_TMPDIR/releases/db.json")" = "1234:5678 640" ]
+	[ "$(stored_field alice .user.data.x)" = 2 ]
+	[ "$(ls -A "$(dirname "$JFS_DB")")" = db.json ]
+	[ "$(ls -A "$BATS_TEST_TMPDIR/releases")" = db.json ]
+	grep -q "is a link to '$BATS_TEST_TMPDIR/releases/db.json'" "$JFS_LOG"
+}
+
 @test "edits that arrive together are written in few replaces" {
 	seed_users u 40
 	mount_jfs -o write_delay=1000

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
@@ -1416,6 +1418,190 @@ static void test_read_only(void)
 	free(p);
 }
 
+/*
+ * A save replaces the file: the new one keeps the old one's mode, owner
+ * and group (review finding 8). As root any owner can be kept.
+ */
+static void test_owner_kept(void)
+{
+	char *p = path_in("owned.json");
+	struct jfs_store *st;
+	struct jfs_err err;
+	struct stat sb;
+	int ret;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_owner_kept: skipped (needs root)\n");
+		free(p);
+		return;
+	}
+	write_in_place(p, "[\n  {\n    \"id\": \"a\"\n  }\n]", 25);
+	CHECK(chown(p, 1234, 5678) == 0 && chmod(p, 0640) == 0, "chown: %s", strerror(errno));
+	st = open_store(p, NULL, &ret, &err);
+	CHECK(ret == 0, "open: %s", err.msg);
+	if (st) {
+		CHECK(jfs_backend_filedb.start(st, &err) == 0, "start: %s", err.msg);
+		CHECK(update(st, "a", "user", "{\"data\":{\"n\":1}}", NULL, &err) == 0, "update: %s",
+		      err.msg);
+		CHECK(sync_all(st, &err) == 0, "sync: %s", err.msg);
+		jfs_backend_filedb.close(st);
+	}
+	CHECK(stat(p, &sb) == 0, "stat");
+	CHECK(sb.st_uid == 1234 && sb.st_gid == 5678 && (sb.st_mode & 07777) == 0640,
+	      "saved file is %u:%u %o, not 1234:5678 640", (unsigned)sb.st_uid,
+	      (unsigned)sb.st_gid, (unsigned)(sb.st_mode & 07777));
+	free(p);
+}
+
+/*
+ * In a child running as uid 65534 with group @gid: open @path, change user
+ * "a", and exit 0 when the change gets @want (0: saved, and the file keeps
+ * its owner and group; -EACCES: refused at once naming @word, the file
+ * untouched).
+ */
+static int as_nobody(const char *path, gid_t gid, int want, const char *word)
+{
+	struct jfs_store *st;
+	struct jfs_err err;
+	struct stat before, after;
+	char *text0, *text1;
+	size_t n0, n1;
+	int ret, bad = 0;
+
+	if (setgroups(1, &gid) || setgid(65534) || setuid(65534))
+		return 2;
+	stat(path, &before);
+	text0 = read_all(path, &n0);
+	st = open_store(path, NULL, &ret, &err);
+	if (ret)
+		return fprintf(stderr, "open as nobody: %s\n", err.msg), 3;
+	jfs_backend_filedb.start(st, &err);
+	ret = update(st, "a", "user", "{\"data\":{\"n\":2}}", NULL, &err);
+	if (ret != want)
+		bad = fprintf(stderr, "update as nobody: %d (%s), not %d\n", ret, err.msg, want);
+	if (want && !strstr(err.msg, word))
+		bad = fprintf(stderr, "the reason '%s' does not name the %s\n", err.msg, word);
+	if (!ret && sync_all(st, &err))
+		bad = fprintf(stderr, "sync as nobody: %s\n", err.msg);
+	jfs_backend_filedb.close(st);
+	stat(path, &after);
+	text1 = read_all(path, &n1);
+	if (after.st_uid != before.st_uid || after.st_gid != before.st_gid ||
+	    after.st_mode != before.st_mode)
+		bad = fprintf(stderr, "owner or mode changed: %u:%u %o -> %u:%u %o\n",
+			      (unsigned)before.st_uid, (unsigned)before.st_gid,
+			      (unsigned)before.st_mode, (unsigned)after.st_uid,
+			      (unsigned)after.st_gid, (unsigned)after.st_mode);
+	if (want && (n0 != n1 || memcmp(text0, text1, n0)))
+		bad = fprintf(stderr, "a refused change reached the file\n");
+	if (!want && (n0 == n1 && !memcmp(text0, text1, n0)))
+		bad = fprintf(stderr, "the change was not saved\n");
+	free(text0);
+	free(text1);
+	return bad ? 1 : 0;
+}
+
+/*
+ * Not root: a file the daemon does not own, or whose group it is not in,
+ * cannot be replaced keeping them, so a change is refused at once (EACCES,
+ * saying why) instead of saving a file that now belongs to the daemon.
+ */
+static void test_owner_not_kept(void)
+{
+	static const struct {
+		const char *name;
+		uid_t uid;
+		gid_t gid, in_gid;
+		int want;
+		const char *word;
+	} cases[] = {
+		{ "other-owner.json", 0, 65534, 65534, -EACCES, "owner" },
+		{ "other-group.json", 65534, 4243, 4242, -EACCES, "group" },
+		{ "own-group.json", 65534, 4242, 4242, 0, "" },
+	};
+	char *dir = path_in("nobody");
+	size_t i;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_owner_not_kept: skipped (needs root to become another user)\n");
+		free(dir);
+		return;
+	}
+	/* nobody must reach and write the directory, as in a shared db/ */
+	CHECK(chmod(tmpdir, 0711) == 0 && mkdir(dir, 0777) == 0 && chmod(dir, 0777) == 0,
+	      "dirs: %s", strerror(errno));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct jfs_strbuf b;
+		char *p;
+		pid_t pid;
+		int status = -1;
+
+		jfs_strbuf_init(&b);
+		jfs_strbuf_addf(&b, "%s/%s", dir, cases[i].name);
+		p = jfs_strbuf_detach(&b, NULL);
+		write_in_place(p, "[\n  {\n    \"id\": \"a\"\n  }\n]", 25);
+		CHECK(chown(p, cases[i].uid, cases[i].gid) == 0 && chmod(p, 0666) == 0, "chown");
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0)
+			_exit(as_nobody(p, cases[i].in_gid, cases[i].want, cases[i].word));
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child status %d",
+		      cases[i].name, status);
+		free(p);
+	}
+	free(dir);
+}
+
+/*
+ * pathToFile a symbolic link (deployments do that): a save replaces the
+ * file it leads to, in that file's directory, and the link stays a link
+ * (review finding 7).
+ */
+static void test_symlink(void)
+{
+	char *real_dir = path_in("real"), *real = path_in("real/db.json"),
+	     *link = path_in("db-link.json"), *dangling = path_in("dangling.json"), *text;
+	struct jfs_store *st;
+	struct jfs_err err;
+	struct stat sb;
+	size_t n;
+	int ret;
+
+	CHECK(mkdir(real_dir, 0755) == 0, "mkdir");
+	write_in_place(real, "[\n  {\n    \"id\": \"a\"\n  }\n]", 25);
+	CHECK(symlink("real/db.json", link) == 0, "symlink: %s", strerror(errno));
+	st = open_store(link, NULL, &ret, &err);
+	CHECK(ret == 0, "open: %s", err.msg);
+	if (st) {
+		CHECK(jfs_backend_filedb.start(st, &err) == 0, "start: %s", err.msg);
+		CHECK(update(st, "a", "user", "{\"data\":{\"n\":7}}", NULL, &err) == 0, "update: %s",
+		      err.msg);
+		CHECK(sync_all(st, &err) == 0, "sync: %s", err.msg);
+		CHECK(update(st, "a", "user", "{\"data\":{\"n\":8}}", NULL, &err) == 0, "update: %s",
+		      err.msg);
+		CHECK(sync_all(st, &err) == 0, "sync: %s", err.msg);
+		jfs_backend_filedb.close(st);
+	}
+	CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "the link is no longer a link");
+	text = read_all(real, &n);
+	CHECK(text && strstr(text, "\"n\": 8"), "the link's target lacks the edit: %s",
+	      text ? text : "(none)");
+	free(text);
+
+	/* a link to nothing is an error that says so, and nothing is created */
+	CHECK(symlink("real/missing.json", dangling) == 0, "symlink");
+	st = open_store(dangling, NULL, &ret, &err);
+	CHECK(ret == -ENOENT && strstr(err.msg, "symbolic link"), "dangling: %d %s", ret, err.msg);
+	if (st)
+		jfs_backend_filedb.close(st);
+	CHECK(access(dangling, F_OK) != 0 && errno == ENOENT, "a target was created");
+	free(real_dir);
+	free(real);
+	free(link);
+	free(dangling);
+}
+
 /* Odd ids: escapes, unicode, control characters, slashes. */
 static void test_odd_ids(void)
 {
@@ -2017,6 +2203,9 @@ int main(void)
 	jfs_log_set_hook(NULL, NULL);
 	test_half_written();
 	test_read_only();
+	test_owner_kept();
+	test_owner_not_kept();
+	test_symlink();
 	test_odd_ids();
 	test_writer_thread();
 	test_lost_changes();
