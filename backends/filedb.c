@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -82,6 +83,18 @@ int64_t jfs_fdb_item_time(const json_t *item, const char *key)
  * cannot be read as a FileDb file (st->cur then stays the last good one).
  * Takes scan_lock and lock; the caller holds neither.
  */
+/* Say how many items are no user (no string "id"): when it changes, not per scan. */
+static void warn_no_id(const struct filedb_store *st, const struct jfs_fdb_index *idx)
+{
+	if (idx->no_id)
+		jfs_log(LOG_WARNING, "filedb: '%s' holds %zu item(s) without a string \"id\" "
+			"(the first at offset %" PRIu64 "): no user, not shown, kept in the file "
+			"as they are", st->path, idx->no_id, idx->no_id_off);
+	else
+		jfs_log(LOG_INFO, "filedb: '%s' holds no item without an \"id\" any more",
+			st->path);
+}
+
 int jfs_fdb_refresh(struct filedb_store *st, bool force, struct jfs_err *err)
 {
 	struct fdb_snap *s = NULL, *old;
@@ -122,6 +135,8 @@ int jfs_fdb_refresh(struct filedb_store *st, bool force, struct jfs_err *err)
 		goto out_unlock_scan;
 	}
 	old = st->cur;
+	if (s->idx.no_id != old->idx.no_id)
+		warn_no_id(st, &s->idx);
 	jfs_fdb_diff_indexes(st, &old->idx, &s->idx);
 	st->cur = s;
 	st->bad = false;
@@ -381,6 +396,8 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 			jfs_err_prefix(err, "not a Jovo FileDb file");
 		goto out_free;
 	}
+	if (st->cur->idx.no_id)
+		warn_no_id(st, &st->cur->idx);
 	if (!st->read_only) {
 		struct jfs_err oerr;
 
@@ -499,6 +516,8 @@ static int filedb_list(struct jfs_store *store, const char *cursor, size_t limit
 			const struct jfs_fdb_entry *fe = &st->cur->idx.items[pos];
 			const char *id = jfs_fdb_index_id(&st->cur->idx, pos);
 
+			if (fe->flags & JFS_FDB_NO_ID)
+				continue;
 			e = st->pending.n ? jfs_fdb_pend_find(st, id) : NULL;
 			if (!e)
 				page_add(page, &alloc, id, fe->created_ms, fe->updated_ms);

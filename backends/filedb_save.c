@@ -218,7 +218,8 @@ static int write_items(struct filedb_store *st, struct out_file *o, struct fdb_s
 				struct jfs_fdb_entry e = idx->items[m];
 
 				e.off = start + (idx->items[m].off - idx->items[i].off);
-				e.flags = first && m == i ? 0 : JFS_FDB_STD_GAP;
+				e.flags = (e.flags & JFS_FDB_NO_ID) |
+					  (first && m == i ? 0 : JFS_FDB_STD_GAP);
 				if (jfs_fdb_index_add(nidx, &e, jfs_fdb_index_id(idx, m),
 						      e.id_len)) {
 					ret = -EEXIST;

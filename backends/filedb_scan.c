@@ -191,6 +191,8 @@ static void index_rehash(struct jfs_fdb_index *idx, size_t nslots)
 		const struct jfs_fdb_entry *e = &idx->items[i];
 		size_t s = jfs_fdb_hash(idx->ids.buf + e->id_off, e->id_len) & mask;
 
+		if (e->flags & JFS_FDB_NO_ID)
+			continue;
 		while (slots[s])
 			s = (s + 1) & mask;
 		slots[s] = (uint32_t)(i + 1);
@@ -222,7 +224,11 @@ int jfs_fdb_index_add(struct jfs_fdb_index *idx, const struct jfs_fdb_entry *e, 
 	struct jfs_fdb_entry *ne;
 	size_t s, mask;
 
-	if (jfs_fdb_index_find(idx, id, id_len) >= 0)
+	bool no_id = e->flags & JFS_FDB_NO_ID;
+
+	if (no_id)
+		id_len = 0;
+	else if (jfs_fdb_index_find(idx, id, id_len) >= 0)
 		return -EEXIST;
 	if (idx->n == idx->alloc) {
 		size_t na = idx->alloc ? idx->alloc * 2 : 64;
@@ -240,6 +246,11 @@ int jfs_fdb_index_add(struct jfs_fdb_index *idx, const struct jfs_fdb_entry *e, 
 	jfs_strbuf_add(&idx->ids, id, id_len);
 	jfs_strbuf_addch(&idx->ids, '\0');
 	idx->n++;
+	if (no_id) {
+		if (!idx->no_id++)
+			idx->no_id_off = e->off;
+		return 0;
+	}
 	if (idx->n * 2 > idx->nslots) {
 		index_rehash(idx, idx->nslots ? idx->nslots * 2 : 128);
 		return 0;
@@ -495,11 +506,9 @@ static int item_end(struct scanner *s, uint64_t end)
 	char msg[128];
 
 	s->in_item = false;
-	if (!s->has_id) {
-		snprintf(msg, sizeof(msg), "item %zu has no string \"id\"", s->idx->n);
-		return scan_error(s, end - 1, msg);
-	}
 	memset(&e, 0, sizeof(e));
+	if (!s->has_id)
+		e.flags |= JFS_FDB_NO_ID;
 	e.off = s->item_start;
 	e.len = end - s->item_start;
 	e.hash = jfs_fdb_hash_final(&s->h);
@@ -551,9 +560,8 @@ static int string_done(struct scanner *s, uint64_t off)
 	if (role == R_VALUE) {
 		switch (s->key) {
 		case K_ID:
-			if (!cap_decode(s, &s->id))
-				return scan_error(s, off, "\"id\" is not valid UTF-8");
-			s->has_id = true;
+			/* an id that is not valid UTF-8 names no user: the item is skipped */
+			s->has_id = cap_decode(s, &s->id);
 			break;
 		case K_CREATED:
 			s->created = cap_time(s);

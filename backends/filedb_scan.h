@@ -22,6 +22,12 @@
 
 /* the item is preceded by exactly ",\n  " (so runs of items copy as one block) */
 #define JFS_FDB_STD_GAP 1u
+/*
+ * the item has no "id" a Jovo app could find it by (none, not a string, or
+ * not valid UTF-8): its id is "", it is not in the table by id, and it is
+ * kept in the file byte for byte but is no user
+ */
+#define JFS_FDB_NO_ID 2u
 
 /** One item of the file. */
 struct jfs_fdb_entry {
@@ -32,7 +38,7 @@ struct jfs_fdb_entry {
 	int64_t updated_ms;  /**< top-level "updatedAt" in ms, -1 when absent or not ISO */
 	size_t id_off;       /**< the decoded id, at ids.buf + id_off, NUL-terminated */
 	uint32_t id_len;     /**< its length (an id may hold "\u0000") */
-	uint32_t flags;      /**< JFS_FDB_STD_GAP */
+	uint32_t flags;      /**< JFS_FDB_STD_GAP, JFS_FDB_NO_ID */
 };
 
 /** The items of a file in file order, plus a hash table by id. */
@@ -43,6 +49,8 @@ struct jfs_fdb_index {
 	uint32_t *slots;        /**< open addressing: 0 empty, else item number + 1 */
 	size_t nslots;          /**< a power of two, or 0 */
 	uint64_t size;          /**< bytes scanned (the file size) */
+	size_t no_id;           /**< items flagged JFS_FDB_NO_ID */
+	uint64_t no_id_off;     /**< the offset of the first of them */
 };
 
 void jfs_fdb_index_init(struct jfs_fdb_index *idx);
@@ -67,9 +75,10 @@ long jfs_fdb_index_find(const struct jfs_fdb_index *idx, const char *id, size_t 
 
 /**
  * Scan the whole file open at @fd from offset 0 with read() in 1 MiB
- * chunks into @idx (initialised and empty). Returns 0; -EINVAL when the
- * text is not a JSON array of objects each with a string "id", or has a
- * duplicate id, or ends early (message: "line L column C (offset O): ...");
+ * chunks into @idx (initialised and empty). An object without a string
+ * "id" is indexed with JFS_FDB_NO_ID (counted in idx->no_id). Returns 0;
+ * -EINVAL when the text is not a JSON array of objects, or has a duplicate
+ * id, or ends early (message: "line L column C (offset O): ...");
  * -EIO (or another -errno) when reading fails. On failure @idx holds
  * garbage: release it.
  */

@@ -236,8 +236,11 @@ void jfs_fdb_diff_indexes(struct filedb_store *st, const struct jfs_fdb_index *o
 		const char *id = jfs_fdb_index_id(new, i);
 		long j;
 
+		if (e->flags & JFS_FDB_NO_ID)
+			continue; /* no user */
 		/* Jovo keeps the order: try the same position before the table */
-		if (i < old->n && old->items[i].id_len == e->id_len &&
+		if (i < old->n && !(old->items[i].flags & JFS_FDB_NO_ID) &&
+		    old->items[i].id_len == e->id_len &&
 		    !memcmp(jfs_fdb_index_id(old, i), id, e->id_len))
 			j = (long)i;
 		else
@@ -247,9 +250,10 @@ void jfs_fdb_diff_indexes(struct filedb_store *st, const struct jfs_fdb_index *o
 		if (j < 0 || old->items[j].hash != e->hash)
 			jfs_fdb_changed_add(st, id);
 	}
-	if (matched == old->n)
+	if (matched == old->n - old->no_id)
 		return; /* ids are unique: nothing was removed */
 	for (i = 0; i < old->n; i++)
-		if (jfs_fdb_index_find(new, jfs_fdb_index_id(old, i), old->items[i].id_len) < 0)
+		if (!(old->items[i].flags & JFS_FDB_NO_ID) &&
+		    jfs_fdb_index_find(new, jfs_fdb_index_id(old, i), old->items[i].id_len) < 0)
 			jfs_fdb_changed_add(st, jfs_fdb_index_id(old, i));
 }

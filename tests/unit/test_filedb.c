@@ -196,7 +196,7 @@ static void test_scan_valid(const char *name, const char *text, size_t len, cons
 	struct jfs_fdb_index ref, idx;
 	struct jfs_err err;
 	const char *line;
-	size_t i, k;
+	size_t i, k, nulls = 0;
 	int ret;
 
 	jfs_fdb_index_init(&ref);
@@ -219,9 +219,24 @@ static void test_scan_valid(const char *name, const char *text, size_t len, cons
 		c = strtoll(sp2 + 1, NULL, 10);
 		id = parse(l);
 		CHECK(i < ref.n, "%s: fewer items than expected", name);
-		if (i < ref.n) {
+		if (i < ref.n && json_is_null(id)) {
+			/* no user: no id, not found by one, bytes still indexed */
 			const struct jfs_fdb_entry *e = &ref.items[i];
 
+			CHECK((e->flags & JFS_FDB_NO_ID) && e->id_len == 0,
+			      "%s: item %zu is not flagged as having no id", name, i);
+			CHECK(e->created_ms == c && e->updated_ms == u,
+			      "%s: item %zu times %lld %lld != %lld %lld", name, i,
+			      (long long)e->created_ms, (long long)e->updated_ms, c, u);
+			CHECK(text[e->off] == '{' && text[e->off + e->len - 1] == '}' &&
+			      e->hash == jfs_fdb_hash(text + e->off, e->len),
+			      "%s: item %zu bytes", name, i);
+			nulls++;
+		} else if (i < ref.n) {
+			const struct jfs_fdb_entry *e = &ref.items[i];
+
+			CHECK(!(e->flags & JFS_FDB_NO_ID), "%s: item %zu flagged as having no id",
+			      name, i);
 			CHECK(e->id_len == json_string_length(id) &&
 			      !memcmp(jfs_fdb_index_id(&ref, i), json_string_value(id), e->id_len),
 			      "%s: item %zu id '%s' != '%s'", name, i, jfs_fdb_index_id(&ref, i),
@@ -241,7 +256,10 @@ static void test_scan_valid(const char *name, const char *text, size_t len, cons
 		line = nl ? nl + 1 : NULL;
 	}
 	CHECK(i == ref.n, "%s: %zu items, expected %zu", name, ref.n, i);
+	CHECK(ref.no_id == nulls, "%s: %zu items without id counted, %zu expected", name,
+	      ref.no_id, nulls);
 	CHECK(jfs_fdb_index_find(&ref, "no such id", 10) == -1, "%s: find missing", name);
+	CHECK(jfs_fdb_index_find(&ref, "", 0) == -1, "%s: the empty id finds an item", name);
 
 	for (k = 1; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
 		jfs_fdb_index_init(&idx);
@@ -1602,6 +1620,52 @@ static void test_symlink(void)
 	free(dangling);
 }
 
+/*
+ * Items no Jovo app can find (no string "id") in a file written by someone
+ * else: the store opens, lists the others, and every save keeps them byte
+ * for byte (review finding 6).
+ */
+static void test_no_id_kept(void)
+{
+	static const char text[] = "[\n  {\n    \"id\": \"a\"\n  },\n  {\n    \"user\": {\"x\": 1}\n"
+				   "  },\n  {\n    \"id\": 7\n  },\n  {\n    \"id\": \"b\"\n  }\n]";
+	char *p = path_in("no-id.json"), *ids, *after;
+	struct jfs_store *st;
+	struct jfs_err err;
+	json_t *item;
+	size_t n;
+	int ret;
+
+	write_in_place(p, text, sizeof(text) - 1);
+	st = open_store(p, NULL, &ret, &err);
+	CHECK(ret == 0, "open: %s", err.msg);
+	if (!st) {
+		free(p);
+		return;
+	}
+	CHECK(jfs_backend_filedb.start(st, &err) == 0, "start: %s", err.msg);
+	ids = list_ids(st, 1);
+	CHECK(!strcmp(ids, "a,b"), "listed '%s', not 'a,b'", ids);
+	free(ids);
+	item = load(st, "", &ret);
+	CHECK(ret == -ENOENT && !item, "the empty id loads an item without id: %d", ret);
+	json_decref(item);
+	CHECK(update(st, "b", "user", "{\"data\":{\"n\":1}}", NULL, &err) == 0, "update: %s",
+	      err.msg);
+	CHECK(jfs_backend_filedb.remove(st, "a", &err) == 0, "remove: %s", err.msg);
+	CHECK(sync_all(st, &err) == 0, "sync: %s", err.msg);
+	after = read_all(p, &n);
+	CHECK(after && strstr(after, "{\n    \"user\": {\"x\": 1}\n  }") &&
+	      strstr(after, "{\n    \"id\": 7\n  }") && strstr(after, "\"n\": 1") &&
+	      !strstr(after, "\"a\""), "after the save: %s", after ? after : "(none)");
+	free(after);
+	ids = list_ids(st, 10);
+	CHECK(!strcmp(ids, "b"), "listed '%s' after the save, not 'b'", ids);
+	free(ids);
+	jfs_backend_filedb.close(st);
+	free(p);
+}
+
 /* Odd ids: escapes, unicode, control characters, slashes. */
 static void test_odd_ids(void)
 {
@@ -2206,6 +2270,7 @@ int main(void)
 	test_owner_kept();
 	test_owner_not_kept();
 	test_symlink();
+	test_no_id_kept();
 	test_odd_ids();
 	test_writer_thread();
 	test_lost_changes();
