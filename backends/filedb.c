@@ -88,8 +88,9 @@ static void warn_no_id(const struct filedb_store *st, const struct jfs_fdb_index
 {
 	if (idx->no_id)
 		jfs_log(LOG_WARNING, "filedb: '%s' holds %zu item(s) without a string \"id\" "
-			"(the first at offset %" PRIu64 "): no user, not shown, kept in the file "
-			"as they are", st->path, idx->no_id, idx->no_id_off);
+			"a name can say (none, not a string, not UTF-8, or holding a NUL; the "
+			"first at offset %" PRIu64 "): no user, not shown, kept in the file as "
+			"they are", st->path, idx->no_id, idx->no_id_off);
 	else
 		jfs_log(LOG_INFO, "filedb: '%s' holds no item without an \"id\" any more",
 			st->path);

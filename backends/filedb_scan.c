@@ -560,8 +560,10 @@ static int string_done(struct scanner *s, uint64_t off)
 	if (role == R_VALUE) {
 		switch (s->key) {
 		case K_ID:
-			/* an id that is not valid UTF-8 names no user: the item is skipped */
-			s->has_id = cap_decode(s, &s->id);
+			/* an id that is not valid UTF-8, or holds a NUL (no file name
+			 * can say it), names no user the mount shows: the item is
+			 * kept but skipped */
+			s->has_id = cap_decode(s, &s->id) && !memchr(s->id.buf, '\0', s->id.len);
 			break;
 		case K_CREATED:
 			s->created = cap_time(s);

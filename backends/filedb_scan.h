@@ -23,9 +23,9 @@
 /* the item is preceded by exactly ",\n  " (so runs of items copy as one block) */
 #define JFS_FDB_STD_GAP 1u
 /*
- * the item has no "id" a Jovo app could find it by (none, not a string, or
- * not valid UTF-8): its id is "", it is not in the table by id, and it is
- * kept in the file byte for byte but is no user
+ * the item has no "id" the mount can show (none, not a string, not valid
+ * UTF-8, or holding a NUL): its id is "", it is not in the table by id, and
+ * it is kept in the file byte for byte but is no user
  */
 #define JFS_FDB_NO_ID 2u
 
