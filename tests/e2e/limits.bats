@@ -112,7 +112,8 @@ loads() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"No space left"* ]]
 	# an element being written counts too; what failed stores nothing
-	printf '{"data":{"pad":"%s"}}' "$(head -c 500000 /dev/zero | tr '\0' x)" >"$JFS_TMP/big.json"
+	# (300 kB: within DynamoDB's 400 KB item limit)
+	printf '{"data":{"pad":"%s"}}' "$(head -c 300000 /dev/zero | tr '\0' x)" >"$JFS_TMP/big.json"
 	run probe copy-close "$JFS_TMP/big.json" "$u/user.json"
 	[[ "$output" == *ENOSPC* ]]
 	[ "$(jq -c .data "$u/user.json")" = '{}' ]
