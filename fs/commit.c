@@ -194,6 +194,8 @@ int jfs_commit_handle(struct jfs *fs, struct jfs_handle *h, bool inval_now)
 	}
 	memcpy(text, h->data.buf, len);
 	seen = json_incref(h->seen);
+	/* the journal names who opened the file, whoever closes it last */
+	jfs_journal_who(&h->writer);
 	pthread_mutex_unlock(&fs->lock);
 	rc = jfs_commit(fs, h->u, jfs_ino_sub(h->ino), text, len, seen, inval_now);
 	json_decref(seen);
@@ -284,6 +286,9 @@ void jfs_lost_drain(struct jfs *fs)
 	jfs_policy_failures(&fs->policy, collect_lost, &l);
 	if (!l.n)
 		return;
+	/* the journal's entries of those changes get a line saying so */
+	for (i = 0; i < l.n; i++)
+		jfs_journal_lost(fs->journal, l.v[i].id, l.v[i].elems, l.v[i].err.msg);
 	pthread_mutex_lock(&fs->lock);
 	for (i = 0; i < l.n; i++) {
 		struct jfs_user *u = jfs_user_get(fs, l.v[i].id, strlen(l.v[i].id));

@@ -27,6 +27,7 @@
 
 #include "common/strbuf.h"
 #include "fs/jfs.h"
+#include "fs/journal.h"
 
 /* ---- inode numbers and node kinds (fs/ino.c) ---- */
 
@@ -37,6 +38,8 @@
 #define JFS_INO_S_METRICS 4
 #define JFS_INO_S_ERRORS  5
 #define JFS_INO_S_CONFL   6   /* .jovofs/conflicts/ */
+#define JFS_INO_S_JOURNAL 8   /* .jovofs/journal */
+#define JFS_INO_S_UNDO    9   /* .jovofs/undo */
 
 /*
  * User nodes are computed, not allocated: a user gets a slot when the
@@ -481,9 +484,21 @@ struct jfs_handle {
 	enum jfs_wstate state;
 	int failed;                /* a write failed (EFBIG): the close reports it, stores nothing */
 	pid_t opener;              /* the thread that opened it */
+	struct jfs_writer writer;  /* who opened it: the journal's uid, pid, comm */
 	json_t *seen;              /* the item the writer started from (new ref), may be NULL */
 	uint64_t lost_seen;        /* u->errors.lost_seq of its file kind last reported */
 };
+
+/* ---- the journal's writer, undo (fs/undo.c) ---- */
+
+/** The writer of request @req (uid, pid, comm). [any] */
+void jfs_req_writer(fuse_req_t req, struct jfs_writer *w);
+/** Make @req's writer this thread's for the journal. [any] */
+void jfs_req_who(fuse_req_t req);
+/** Undo journal entry @seq; the reason of a failure is logged. [U] */
+int jfs_undo(struct jfs *fs, uint64_t seq);
+/** A write to .jovofs/undo: change numbers separated by white space. [U] */
+int jfs_undo_write(struct jfs *fs, const char *buf, size_t size);
 
 /** The handle of an open file, or NULL (no handle of ours). [any] */
 struct jfs_handle *jfs_handle_of(const struct fuse_file_info *fi);
@@ -492,7 +507,7 @@ struct jfs_handle *jfs_handle_of(const struct fuse_file_info *fi);
  * current content (empty with @trunc). [L-drop]
  */
 int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool trunc,
-			  pid_t opener, struct jfs_handle **out);
+			  const struct jfs_writer *w, struct jfs_handle **out);
 /**
  * A reader's view of version @item (borrowed) of file @ino of @u: reads
  * of it return that version whole, whatever changes meanwhile. @buf,

@@ -48,7 +48,7 @@ static struct jfs_handle *handle_new(struct jfs *fs, struct jfs_user *u, fuse_in
 }
 
 int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bool trunc,
-			  pid_t opener, struct jfs_handle **out)
+			  const struct jfs_writer *w, struct jfs_handle **out)
 {
 	struct jfs_handle *h;
 	json_t *item = NULL;
@@ -61,7 +61,8 @@ int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bo
 		return rc;
 	h = handle_new(fs, u, ino, JFS_H_WRITE);
 	h->state = trunc ? JFS_W_TRUNCATED : JFS_W_FRESH;
-	h->opener = opener;
+	h->opener = w->pid;
+	h->writer = *w;
 	h->lost_seen = u->errors.lost_seq[jfs_err_slot(jfs_ino_sub(ino))];
 	/* the writer started from what was last read, if the cache moved on since */
 	h->seen = json_incref(jfs_rcache_base(u, item));

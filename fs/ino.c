@@ -39,6 +39,8 @@ enum jfs_node_kind jfs_node_kind(fuse_ino_t ino)
 	case JFS_INO_S_CONFIG:
 	case JFS_INO_S_METRICS:
 	case JFS_INO_S_ERRORS:
+	case JFS_INO_S_JOURNAL:
+	case JFS_INO_S_UNDO:
 		return JFS_NODE_STATUS_FILE;
 	case JFS_INO_S_CONFL:
 		return JFS_NODE_CONFLICT_DIR;

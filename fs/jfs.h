@@ -54,6 +54,8 @@ struct jfs_opts {
 	size_t snapshot_max;     /* bytes of renderings readers' snapshots share */
 	size_t scratch_max;      /* bytes write buffers and scratch files may hold */
 	int core_dump;           /* allow core dumps (they would hold secrets) */
+	char *journal;           /* -o journal=PATH|off; NULL: the default place */
+	size_t journal_max;      /* bytes before the journal rotates */
 	int show_help;
 	int show_version;
 	char *nonopt[2];         /* [SOURCE] MOUNTPOINT */
@@ -64,6 +66,7 @@ struct jfs_user;
 struct jfs_scratch;
 struct jfs_notice;
 struct jfs_status;
+struct jfs_journal;
 
 /** The users the mount knows and the listing (fs/users.c). Guarded by lock. */
 struct jfs_users {
@@ -160,6 +163,7 @@ struct jfs {
 	struct jfs_scratches scratch;
 	struct jfs_metrics m;
 	struct jfs_status *status;     /* its own lock (fs/status.c) */
+	struct jfs_journal *journal;   /* its own lock (fs/journal.c); NULL: off */
 	/* lock: chmod/chown of the root, kept in memory (fs/node.c) */
 	struct jfs_meta {
 		bool mode_set, uid_set, gid_set;

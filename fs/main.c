@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "config.h"
+#include "fs/journal.h"
 
 static void log_hook(void *data, int level, const char *msg)
 {
@@ -46,6 +47,62 @@ static void clear_stale_mount(const char *mountpoint)
 	}
 	if (pid > 0)
 		waitpid(pid, &status, 0);
+}
+
+/*
+ * The journal: -o journal=PATH, off, or the default place for this store.
+ * A read-only mount only reads it (.jovofs/journal). Returns 0 or -1 after
+ * saying why.
+ */
+static int open_journal(struct jfs *fs)
+{
+	const char *opt = fs->opts.journal;
+	struct jfs_err err;
+	json_t *d;
+	char *path;
+	int rc;
+
+	if (opt && !strcmp(opt, "off"))
+		return 0;
+	if (opt && *opt) {
+		if (!(path = strdup(opt)))
+			abort();
+	} else {
+		d = json_object();
+		jfs_policy_describe(&fs->policy, d);
+		if (!json_object_get(d, "backend"))
+			json_object_set_new(d, "backend", json_string(fs->backend_name));
+		path = jfs_journal_default_path(d);
+		json_decref(d);
+		if (!path) {
+			fprintf(stderr, "jovofs: no place for the journal (no HOME): give "
+					"-o journal=PATH or -o journal=off\n");
+			return -1;
+		}
+	}
+	jfs_err_clear(&err);
+	if (path[0] != '/') {
+		fprintf(stderr, "jovofs: -o journal=%s: give an absolute path\n", path);
+		free(path);
+		return -1;
+	}
+	if (fs->opts.ro)
+		rc = jfs_journal_open_ro(path, &fs->journal, &err);
+	else
+		rc = jfs_journal_open(path, fs->opts.journal_max, fs->backend_name, &fs->journal,
+				      &err);
+	free(path);
+	if (rc < 0) {
+		fprintf(stderr, "jovofs: %s (-o journal=PATH puts it elsewhere, -o journal=off "
+				"goes without)\n", err.msg);
+		return -1;
+	}
+	if (!fs->opts.ro) {
+		fs->policy.journal.intent = jfs_journal_intent;
+		fs->policy.journal.failed = jfs_journal_failed;
+		fs->policy.journal.data = fs->journal;
+	}
+	return 0;
 }
 
 int main(int argc, char *argv[])
@@ -121,6 +178,8 @@ int main(int argc, char *argv[])
 		goto out_status;
 	}
 	jfs_options_forget_secrets(&fs);
+	if (open_journal(&fs) < 0)
+		goto out_store;
 	if (jfs_fs_init(&fs) < 0)
 		goto out_store;
 
@@ -176,9 +235,11 @@ out_fs:
 	/* the store writes back what is pending as it closes */
 	jfs_policy_close(&fs.policy);
 	jfs_fs_release(&fs);
+	jfs_journal_close(fs.journal);
 	goto out_status;
 out_store:
 	jfs_policy_close(&fs.policy);
+	jfs_journal_close(fs.journal);
 out_status:
 	jfs_log_set_hook(NULL, NULL);
 	jfs_status_free(fs.status);

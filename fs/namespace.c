@@ -71,9 +71,10 @@ static int create_scratch(struct jfs *fs, fuse_req_t req, struct jfs_user *u, un
 }
 
 /* create() of element @sub: it is opened for writing (a new one starts empty). [L-drop] */
-static int create_element(struct jfs *fs, fuse_req_t req, struct jfs_user *u, fuse_ino_t parent,
-			  const char *name, unsigned sub, struct fuse_file_info *fi,
-			  struct fuse_entry_param *e, struct jfs_handle **h)
+static int create_element(struct jfs *fs, const struct jfs_writer *w, struct jfs_user *u,
+			  fuse_ino_t parent, const char *name, unsigned sub,
+			  struct fuse_file_info *fi, struct fuse_entry_param *e,
+			  struct jfs_handle **h)
 {
 	fuse_ino_t ino;
 	int rc;
@@ -94,7 +95,7 @@ static int create_element(struct jfs *fs, fuse_req_t req, struct jfs_user *u, fu
 	if (!fi) /* mknod: an element cannot be made empty; writing it makes it */
 		return ino ? -EEXIST : -EPERM;
 	rc = jfs_handle_open_write(fs, u, jfs_user_ino(u, sub), !ino || (fi->flags & O_TRUNC),
-				   fuse_req_ctx(req)->pid, h);
+				   w, h);
 	if (rc < 0)
 		return rc;
 	rc = jfs_node_entry(fs, jfs_user_ino(u, sub), e);
@@ -116,10 +117,12 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct jfs *fs = jfs_ctx(req);
 	struct fuse_entry_param e;
 	struct jfs_handle *h = NULL;
+	struct jfs_writer w;
 	struct jfs_user *u;
 	unsigned dirsub, sub = 0;
 	int rc;
 
+	jfs_req_writer(req, &w);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (fs->opts.ro) {
@@ -146,7 +149,7 @@ static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		if (jfs_scratch_by_name(u, dirsub, name))
 			rc = create_scratch(fs, req, u, dirsub, name, mode, fi, &e);
 		else
-			rc = create_element(fs, req, u, parent, name, sub, fi, &e, &h);
+			rc = create_element(fs, &w, u, parent, name, sub, fi, &e, &h);
 		break;
 	}
 out_unlock:
@@ -191,6 +194,7 @@ void jfs_ns_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	size_t len;
 	int rc;
 
+	jfs_req_who(req);
 	if (parent != JFS_INO_ROOT) {
 		jfs_log(LOG_ERR, "cannot mkdir '%s': only users (directories at the top) can be "
 				 "created", name);
@@ -308,6 +312,7 @@ void jfs_ns_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	unsigned dirsub, sub = 0;
 	int rc;
 
+	jfs_req_who(req);
 	if (jfs_node_kind(parent) == JFS_NODE_CONFLICT_DIR) {
 		rc = jfs_status_conflict_remove(fs->status, name);
 		goto out_reply;
@@ -423,6 +428,7 @@ void jfs_ns_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_ino_t ino;
 	int rc;
 
+	jfs_req_who(req);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	rc = jfs_node_lookup(fs, parent, name, &ino);
@@ -502,7 +508,9 @@ static int rename_onto_element(struct jfs *fs, struct jfs_user *su, unsigned sdi
 	}
 	memcpy(text, sc->data.buf, len);
 	pthread_mutex_unlock(&fs->lock);
+	jfs_journal_as("rename", 0);
 	rc = jfs_commit(fs, du, dsub, text, len, seen, true);
+	jfs_journal_as(NULL, 0);
 	free(text);
 	json_decref(seen);
 	pthread_mutex_lock(&fs->lock);
@@ -550,6 +558,7 @@ void jfs_ns_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino
 	fuse_ino_t src_ino;
 	int rc = 0;
 
+	jfs_req_who(req);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (flags & RENAME_EXCHANGE) {

@@ -192,12 +192,16 @@ static void jfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	struct stat st;
 	int rc = 0;
 
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		jfs_req_who(req);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	ino = jfs_scratch_resolve(fs, ino);
 	if (jfs_node_kind(ino) == JFS_NODE_SCRATCH) {
 		sc = jfs_scratch_by_ino(fs, ino);
 		rc = sc ? jfs_scratch_setattr(fs, sc, attr, to_set) : -ENOENT;
+	} else if (ino == JFS_INO_S_UNDO && to_set == FUSE_SET_ATTR_SIZE && !attr->st_size) {
+		rc = fs->opts.ro ? -EROFS : 0; /* echo N > .jovofs/undo truncates it first */
 	} else {
 		if (to_set & FUSE_SET_ATTR_SIZE) {
 			if (h && h->kind != JFS_H_WRITE)
@@ -270,6 +274,7 @@ static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct jfs *fs = jfs_ctx(req);
 	struct jfs_handle *h = NULL;
+	struct jfs_writer w;
 	struct jfs_user *u;
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	int rc = 0;
@@ -279,6 +284,8 @@ static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	if (writing)
+		jfs_req_writer(req, &w);
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	/* a scratch file renamed onto an element is that element now */
@@ -288,6 +295,13 @@ static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = jfs_scratch_by_ino(fs, ino) ? 0 : -ENOENT;
 		goto out_unlock;
 	case JFS_NODE_STATUS_FILE:
+		/* .jovofs/undo takes writes: each one a change to undo */
+		if (writing && ino == JFS_INO_S_UNDO)
+			rc = fs->opts.ro ? -EROFS : 0;
+		else if (writing)
+			rc = -EACCES;
+		fi->direct_io = 1;
+		goto out_unlock;
 	case JFS_NODE_CONFLICT:
 	case JFS_NODE_ROOT:
 	case JFS_NODE_STATUS_DIR:
@@ -312,8 +326,7 @@ static void jfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	rc = jfs_check_writable(fs, u, jfs_ino_sub(ino));
 	if (rc == 0)
-		rc = jfs_handle_open_write(fs, u, ino, fi->flags & O_TRUNC, fuse_req_ctx(req)->pid,
-					   &h);
+		rc = jfs_handle_open_write(fs, u, ino, fi->flags & O_TRUNC, &w, &h);
 	if (rc == 0) {
 		fi->fh = (uint64_t)(uintptr_t)h;
 		fi->direct_io = 1;
@@ -387,6 +400,15 @@ static void jfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	char msg[128];
 	int rc;
 
+	if (ino == JFS_INO_S_UNDO) {
+		jfs_req_who(req);
+		rc = jfs_undo_write(fs, buf, size);
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	if (h && h->kind == JFS_H_WRITE) {

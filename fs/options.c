@@ -44,6 +44,8 @@ static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("cache_size=%zu", cache_size, 0),
 	JFS_OPT("snapshot_max=%zu", snapshot_max, 0),
 	JFS_OPT("scratch_max=%zu", scratch_max, 0),
+	JFS_OPT("journal=%s", journal, 0),
+	JFS_OPT("journal_max=%zu", journal_max, 0),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -211,6 +213,9 @@ void jfs_options_usage(const char *prog)
 	       "    -o cache_size=N        bytes of parsed records kept in memory (default 33554432)\n"
 	       "    -o snapshot_max=N      bytes of file versions readers' snapshots share (default 67108864)\n"
 	       "    -o scratch_max=N       bytes files being written and scratch files may hold (default 268435456)\n"
+	       "    -o journal=PATH|off    the journal of changes (default: /var/lib/jovofs/NAME.journal\n"
+	       "                           for root, else $XDG_STATE_HOME/jovofs/NAME.journal)\n"
+	       "    -o journal_max=N       bytes before the journal moves to PATH.1 (default 67108864)\n"
 	       "\n"
 	       "Secrets (MongoDB passwords, AWS keys) are read only from the config file\n"
 	       "or the environment, never from the command line.\n\n");
@@ -448,6 +453,7 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
 	o->cache_size = 32 << 20;
 	o->snapshot_max = 64 << 20;
 	o->scratch_max = 256 << 20;
+	o->journal_max = 64 << 20;
 	if (fuse_opt_parse(args, o, jfs_opt_spec, opt_proc) == -1)
 		return -1;
 	if (o->nonopts == 2 && apply_source(o, o->nonopt[0]) < 0)
@@ -482,6 +488,7 @@ void jfs_options_release(struct jfs *fs)
 	size_t i;
 
 	free(o->config_file);
+	free(o->journal);
 	for (i = 0; i < o->nbargs; i++) {
 		free(o->bargs[i].name);
 		free(o->bargs[i].value);

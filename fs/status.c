@@ -22,6 +22,7 @@
 #define ERRORS_KEPT 100
 #define CONFLICTS_KEPT 1000
 #define CONFLICTS_BYTES (64u << 20) /* what kept conflicts may hold in all */
+#define JOURNAL_SHOWN (1u << 20)    /* the newest entries .jovofs/journal shows */
 
 struct conflict {
 	char *name;
@@ -192,6 +193,9 @@ static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
 	json_object_set_new(mount, "cacheSize", json_integer((json_int_t)fs->opts.cache_size));
 	json_object_set_new(mount, "snapshotMax", json_integer((json_int_t)fs->opts.snapshot_max));
 	json_object_set_new(mount, "scratchMax", json_integer((json_int_t)fs->opts.scratch_max));
+	json_object_set_new(mount, "journal", fs->journal ? json_string(jfs_journal_path(fs->journal))
+							  : json_string("off"));
+	json_object_set_new(mount, "journalMax", json_integer((json_int_t)fs->opts.journal_max));
 	json_object_set_new(out, "mount", mount);
 	jfs_json_dump(out, sb, 2, 0);
 	jfs_strbuf_addch(sb, '\n');
@@ -276,6 +280,19 @@ static void render_errors(struct jfs_status *st, struct jfs_strbuf *sb)
 }
 
 /* Render status file @ino (config, metrics, errors) into a malloc()ed buffer. [L] */
+/* The newest entries of the journal, as JSON lines. */
+static void render_journal(struct jfs *fs, struct jfs_strbuf *sb)
+{
+	char *buf;
+	size_t len;
+
+	if (!fs->journal)
+		return;
+	buf = jfs_journal_recent(fs->journal, JOURNAL_SHOWN, &len);
+	jfs_strbuf_add(sb, buf, len);
+	free(buf);
+}
+
 static char *render(struct jfs *fs, fuse_ino_t ino, size_t *len)
 {
 	struct jfs_strbuf sb;
@@ -291,6 +308,11 @@ static char *render(struct jfs *fs, fuse_ino_t ino, size_t *len)
 	case JFS_INO_S_ERRORS:
 		render_errors(fs->status, &sb);
 		break;
+	case JFS_INO_S_JOURNAL:
+		render_journal(fs, &sb);
+		break;
+	case JFS_INO_S_UNDO:
+		break; /* written, not read */
 	}
 	return jfs_strbuf_detach(&sb, len);
 }
@@ -318,6 +340,13 @@ int jfs_status_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, str
 		*timeout = 0;
 		return 0;
 	case JFS_NODE_STATUS_FILE:
+		if (ino == JFS_INO_S_UNDO) {
+			/* the owner writes change numbers to it (a read-write mount) */
+			jfs_node_base_attr(fs, st, ino, S_IFREG | (fs->opts.ro ? 0 : 0200),
+					   fs->start_ms);
+			*timeout = 0;
+			return 0;
+		}
 		buf = render(fs, ino, &len);
 		/* without open() the next read goes through the page cache: it must
 		 * get the very bytes this size counts */
@@ -363,6 +392,10 @@ fuse_ino_t jfs_status_lookup(struct jfs *fs, fuse_ino_t parent, const char *name
 			return JFS_INO_S_METRICS;
 		if (!strcmp(name, "errors"))
 			return JFS_INO_S_ERRORS;
+		if (!strcmp(name, "journal") && fs->journal)
+			return JFS_INO_S_JOURNAL;
+		if (!strcmp(name, "undo") && fs->journal)
+			return JFS_INO_S_UNDO;
 		if (!strcmp(name, "conflicts"))
 			return JFS_INO_S_CONFL;
 		return 0;
@@ -388,8 +421,10 @@ int jfs_status_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino)
 		    jfs_dir_add(fs, db, "..", JFS_INO_ROOT, S_IFDIR) &&
 		    jfs_dir_add(fs, db, "config", JFS_INO_S_CONFIG, S_IFREG) &&
 		    jfs_dir_add(fs, db, "metrics", JFS_INO_S_METRICS, S_IFREG) &&
-		    jfs_dir_add(fs, db, "errors", JFS_INO_S_ERRORS, S_IFREG))
-			jfs_dir_add(fs, db, "conflicts", JFS_INO_S_CONFL, S_IFDIR);
+		    jfs_dir_add(fs, db, "errors", JFS_INO_S_ERRORS, S_IFREG) &&
+		    jfs_dir_add(fs, db, "conflicts", JFS_INO_S_CONFL, S_IFDIR) && fs->journal &&
+		    jfs_dir_add(fs, db, "journal", JFS_INO_S_JOURNAL, S_IFREG))
+			jfs_dir_add(fs, db, "undo", JFS_INO_S_UNDO, S_IFREG);
 		return 0;
 	}
 	/* names copied out: adding an entry looks it up, which takes sts->lock */

@@ -125,6 +125,46 @@ struct jfs_policy_stats {
 	uint64_t count[JFS_BOP__COUNT];
 };
 
+/** What a change does, as the journal records it. */
+enum jfs_change_kind {
+	JFS_CHANGE_WRITE,    /**< an element (or history item) set */
+	JFS_CHANGE_DELETE,   /**< an element (or history item) removed, or a whole record */
+	JFS_CHANGE_CREATE,   /**< a new record */
+	JFS_CHANGE_RESTORE,  /**< jfs_policy_restore(): an undo */
+};
+
+/** How a change moved history items (JFS_EL_HISTORY only). */
+enum jfs_hist_change {
+	JFS_HIST_REPLACE,    /**< item idx replaced */
+	JFS_HIST_INSERT,     /**< a new item at idx; the ones from idx on moved up */
+	JFS_HIST_REMOVE,     /**< item idx removed; the ones after it moved down */
+};
+
+/** One change about to be stored (everything borrowed). */
+struct jfs_change {
+	enum jfs_change_kind kind;
+	const char *id;
+	enum jfs_elem el;          /**< JFS_EL__COUNT: the whole record */
+	size_t idx;                /**< history: the item */
+	enum jfs_hist_change hist; /**< history: how */
+	const json_t *before;      /**< the element (history: item idx; record: the item) as
+				        stored before, NULL: none */
+	const json_t *after;       /**< as stored after, NULL: none */
+	const json_t *shifted;     /**< JFS_HIST_REMOVE: the item that moves to idx, NULL: none */
+};
+
+/**
+ * Who records changes (the journal): intent() runs before the store is
+ * asked to make a change, and a nonzero return refuses the change with
+ * that -errno (reason in @err); failed() runs when the store then did not
+ * make it. Both may be NULL.
+ */
+struct jfs_policy_journal {
+	int (*intent)(void *data, const struct jfs_change *c, uint64_t *seq, struct jfs_err *err);
+	void (*failed)(void *data, uint64_t seq, int rc, const char *why);
+	void *data;
+};
+
 /**
  * A policy-checked store: the one way from the fs layer to a backend.
  * Thread-safe as the store below it is; cfg and store are set before the
@@ -135,6 +175,7 @@ struct jfs_policy {
 	struct jfs_store *store;  /**< owned: jfs_policy_open() .. jfs_policy_close() */
 	unsigned max_retries;     /**< conflict retries when only other elements changed (default 5) */
 	struct jfs_policy_stats stats; /**< updated atomically; read with jfs_policy_stats() */
+	struct jfs_policy_journal journal; /**< set before the FUSE threads start */
 };
 
 /** What a write did. */
@@ -239,6 +280,27 @@ int jfs_policy_create(struct jfs_policy *p, const char *id, struct jfs_write_res
 
 /** Delete user @id entirely. */
 int jfs_policy_remove(struct jfs_policy *p, const char *id, struct jfs_err *err);
+
+/** What jfs_policy_restore() puts back. */
+struct jfs_restore {
+	enum jfs_elem el;          /**< JFS_EL__COUNT: the whole record */
+	size_t idx;                /**< history: the item */
+	enum jfs_hist_change hist; /**< history: replace item idx, insert at idx, remove it */
+	const json_t *expect;      /**< what the element (history: item idx; record: the
+				        item) must hold now; NULL: nothing */
+	const json_t *value;       /**< what to store; NULL: remove (not with INSERT) */
+};
+
+/**
+ * Put element @r->el of user @id back to @r->value, exactly (an undo),
+ * through the same checks as a write: the element must be enabled, the
+ * value of the shape a write needs; only when the element holds
+ * @r->expect now, else -ESTALE. A record: value NULL deletes the user when
+ * it is @r->expect now (ignoring "id"); expect NULL creates it from value
+ * (-ESTALE when it exists). updatedAt becomes now, as on any write.
+ */
+int jfs_policy_restore(struct jfs_policy *p, const char *id, const struct jfs_restore *r,
+		       const char *fname, struct jfs_write_result *res, struct jfs_err *err);
 
 /** Release what @res holds. */
 void jfs_write_result_release(struct jfs_write_result *res);

@@ -106,6 +106,8 @@ jfs_setup() {
 	JFS_MNT="$BATS_TEST_TMPDIR/mnt"
 	JFS_CONFIG="$BATS_TEST_TMPDIR/config.json"
 	JFS_LOG="$BATS_TEST_TMPDIR/jovofs.log"
+	# each mount's journal in the test's directory (a test may give -o journal=)
+	JFS_JOURNAL="$BATS_TEST_TMPDIR/journal/jfs.journal"
 	JFS_PID=
 	JFS_PID2=
 	# shellcheck disable=SC2034
@@ -198,8 +200,10 @@ mount_jfs() {
 		echo "jovofs binary '$JOVOFS_BIN' not found (build it or set JOVOFS_BIN)" >&2
 		return 1
 	fi
-	echo "=== mount: $JOVOFS_BIN -f -o config=$JFS_CONFIG $* $JFS_MNT" >>"$JFS_LOG"
-	"$JOVOFS_BIN" -f -o "config=$JFS_CONFIG" "$@" "$JFS_MNT" >>"$JFS_LOG" 2>&1 </dev/null 3>&- &
+	local jopt=()
+	[[ "$*" == *journal=* ]] || jopt=(-o "journal=$JFS_JOURNAL")
+	echo "=== mount: $JOVOFS_BIN -f -o config=$JFS_CONFIG ${jopt[*]} $* $JFS_MNT" >>"$JFS_LOG"
+	"$JOVOFS_BIN" -f -o "config=$JFS_CONFIG" "${jopt[@]}" "$@" "$JFS_MNT" >>"$JFS_LOG" 2>&1 </dev/null 3>&- &
 	JFS_PID=$!
 	local deadline=$((SECONDS + JFS_MOUNT_TIMEOUT))
 	while ((SECONDS < deadline)); do
@@ -268,13 +272,15 @@ umount_jfs() {
 # A second daemon on the same store, mounted at $1 with options $2...:
 # JFS_MNT2 and JFS_PID2 name it.
 mount_second() {
-	local mnt=$JFS_MNT pid=$JFS_PID
+	local mnt=$JFS_MNT pid=$JFS_PID journal=$JFS_JOURNAL
 	JFS_MNT=$1
 	shift
 	mkdir -p "$JFS_MNT"
-	mount_jfs "$@" || { JFS_MNT=$mnt JFS_PID=$pid; return 1; }
+	# a journal is one mount's
+	JFS_JOURNAL="$BATS_TEST_TMPDIR/journal2/jfs.journal"
+	mount_jfs "$@" || { JFS_MNT=$mnt JFS_PID=$pid JFS_JOURNAL=$journal; return 1; }
 	JFS_MNT2=$JFS_MNT JFS_PID2=$JFS_PID
-	JFS_MNT=$mnt JFS_PID=$pid
+	JFS_MNT=$mnt JFS_PID=$pid JFS_JOURNAL=$journal
 }
 
 umount_second() {

@@ -9,12 +9,16 @@ teardown() {
 	jfs_teardown
 }
 
-@test ".jovofs holds config, metrics, errors and conflicts/" {
+@test ".jovofs holds config, metrics, errors and conflicts/ (and journal, undo with a journal)" {
 	mount_jfs
 	run ls "$JFS_MNT/.jovofs"
-	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors metrics)"
+	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors journal metrics undo)"
 	[ -d "$JFS_MNT/.jovofs/conflicts" ]
-	for f in config metrics errors; do [ -f "$JFS_MNT/.jovofs/$f" ]; done
+	for f in config metrics errors journal undo; do [ -f "$JFS_MNT/.jovofs/$f" ]; done
+	umount_jfs
+	mount_jfs -o journal=off
+	run ls "$JFS_MNT/.jovofs"
+	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors metrics)"
 }
 
 @test ".jovofs files are read-only" {
