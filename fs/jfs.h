@@ -56,6 +56,8 @@ struct jfs_opts {
 	int core_dump;           /* allow core dumps (they would hold secrets) */
 	char *journal;           /* -o journal=PATH|off; NULL: the default place */
 	size_t journal_max;      /* bytes before the journal rotates */
+	char *mask;              /* -o mask=PATH[:PATH...]: read-only masked view */
+	int mask_ids;            /* -o mask_ids: user names are pseudonyms too */
 	int show_help;
 	int show_version;
 	char *nonopt[2];         /* [SOURCE] MOUNTPOINT */
@@ -164,6 +166,8 @@ struct jfs {
 	struct jfs_metrics m;
 	struct jfs_status *status;     /* its own lock (fs/status.c) */
 	struct jfs_journal *journal;   /* its own lock (fs/journal.c); NULL: off */
+	struct jfs_mask *mask;         /* -o mask (policy/mask.h), read-only after start; NULL: none */
+	const char *mask_key_from;     /* where its key came from, for .jovofs/config */
 	/* lock: chmod/chown of the root, kept in memory (fs/node.c) */
 	struct jfs_meta {
 		bool mode_set, uid_set, gid_set;

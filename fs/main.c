@@ -2,12 +2,14 @@
 #include "fs/jfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -16,7 +18,9 @@
 
 #include "common/log.h"
 #include "config.h"
+#include "common/strbuf.h"
 #include "fs/journal.h"
+#include "policy/mask.h"
 
 static void log_hook(void *data, int level, const char *msg)
 {
@@ -50,42 +54,56 @@ static void clear_stale_mount(const char *mountpoint)
 }
 
 /*
- * The journal: -o journal=PATH, off, or the default place for this store.
- * A read-only mount only reads it (.jovofs/journal). Returns 0 or -1 after
- * saying why.
+ * Where the journal is: -o journal=PATH, or the default place for this
+ * store (malloc'ed); NULL with *@off set for -o journal=off, NULL alone
+ * after saying why there is none.
+ */
+static char *journal_path(struct jfs *fs, bool *off)
+{
+	const char *opt = fs->opts.journal;
+	char *path;
+	json_t *d;
+
+	*off = opt && !strcmp(opt, "off");
+	if (opt && *opt && !*off) {
+		if (opt[0] != '/') {
+			fprintf(stderr, "jovofs: -o journal=%s: give an absolute path\n", opt);
+			return NULL;
+		}
+		if (!(path = strdup(opt)))
+			abort();
+		return path;
+	}
+	d = json_object();
+	jfs_policy_describe(&fs->policy, d);
+	if (!json_object_get(d, "backend"))
+		json_object_set_new(d, "backend", json_string(fs->backend_name));
+	path = jfs_journal_default_path(d);
+	json_decref(d);
+	if (!path && !*off)
+		fprintf(stderr, "jovofs: no place for the journal (no HOME): give "
+				"-o journal=PATH or -o journal=off\n");
+	return path;
+}
+
+/*
+ * The journal. A read-only mount only reads it (.jovofs/journal). Returns
+ * 0 or -1 after saying why.
  */
 static int open_journal(struct jfs *fs)
 {
-	const char *opt = fs->opts.journal;
 	struct jfs_err err;
-	json_t *d;
-	char *path;
+	bool off;
+	char *path = journal_path(fs, &off);
 	int rc;
 
-	if (opt && !strcmp(opt, "off"))
-		return 0;
-	if (opt && *opt) {
-		if (!(path = strdup(opt)))
-			abort();
-	} else {
-		d = json_object();
-		jfs_policy_describe(&fs->policy, d);
-		if (!json_object_get(d, "backend"))
-			json_object_set_new(d, "backend", json_string(fs->backend_name));
-		path = jfs_journal_default_path(d);
-		json_decref(d);
-		if (!path) {
-			fprintf(stderr, "jovofs: no place for the journal (no HOME): give "
-					"-o journal=PATH or -o journal=off\n");
-			return -1;
-		}
-	}
-	jfs_err_clear(&err);
-	if (path[0] != '/') {
-		fprintf(stderr, "jovofs: -o journal=%s: give an absolute path\n", path);
+	if (off) {
 		free(path);
-		return -1;
+		return 0;
 	}
+	if (!path)
+		return -1;
+	jfs_err_clear(&err);
 	if (fs->opts.ro)
 		rc = jfs_journal_open_ro(path, &fs->journal, &err);
 	else
@@ -102,6 +120,142 @@ static int open_journal(struct jfs *fs)
 		fs->policy.journal.failed = jfs_journal_failed;
 		fs->policy.journal.data = fs->journal;
 	}
+	return 0;
+}
+
+/*
+ * The key of a masked view, when the config has none: 32 random bytes kept
+ * (hex, mode 0600) beside the journal, so pseudonyms stay the same across
+ * mounts. Returns its length or -1 after saying why.
+ */
+static int mask_key_file(const char *journal, unsigned char *key, size_t size, char **where)
+{
+	struct jfs_strbuf sb;
+	char hex[129], *path;
+	struct stat st;
+	ssize_t n;
+	size_t i, len;
+	int fd;
+
+	jfs_strbuf_init(&sb);
+	len = strlen(journal);
+	if (len > 8 && !strcmp(journal + len - 8, ".journal"))
+		len -= 8;
+	jfs_strbuf_add(&sb, journal, len);
+	jfs_strbuf_addstr(&sb, ".mask-key");
+	path = jfs_strbuf_detach(&sb, NULL);
+	*where = path;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		unsigned char fresh[32];
+
+		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
+			fprintf(stderr, "jovofs: no random bytes for a mask key: %s\n",
+				strerror(errno));
+			return -1;
+		}
+		for (i = 0; i < sizeof(fresh); i++)
+			snprintf(hex + 2 * i, 3, "%02x", fresh[i]);
+		jfs_strbuf_init(&sb);
+		jfs_strbuf_addstr(&sb, path);
+		*strrchr(sb.buf, '/') = '\0';
+		mkdir(sb.buf, 0700);
+		jfs_strbuf_release(&sb);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, hex, 64) != 64 || fsync(fd)) {
+			fprintf(stderr, "jovofs: cannot keep a mask key in '%s': %s (give mask.key "
+					"in the config)\n", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		jfs_log(LOG_INFO, "made a mask key in '%s'", path);
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0 || fstat(fd, &st)) {
+		fprintf(stderr, "jovofs: cannot read the mask key '%s': %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		fprintf(stderr, "jovofs: the mask key '%s' is readable by others (mode %04o): "
+				"chmod 600 it\n", path, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return -1;
+	}
+	n = read(fd, hex, sizeof(hex) - 1);
+	close(fd);
+	if (n < 32) {
+		fprintf(stderr, "jovofs: the mask key '%s' is too short\n", path);
+		return -1;
+	}
+	for (i = 0; i < (size_t)n / 2 && i < size; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			break;
+		key[i] = (unsigned char)v;
+	}
+	explicit_bzero(hex, sizeof(hex));
+	return (int)i;
+}
+
+/* -o mask: a read-only view with chosen values as pseudonyms. 0 or -1 after saying why. */
+static int open_mask(struct jfs *fs)
+{
+	json_t *conf = json_object_get(json_object_get(fs->config, "mask"), "key");
+	unsigned char key[64];
+	struct jfs_err err;
+	char *where = NULL, *jpath;
+	size_t keylen;
+	bool off;
+	int n;
+
+	if (!fs->opts.mask) {
+		if (fs->opts.mask_ids) {
+			fprintf(stderr, "jovofs: -o mask_ids needs -o mask=PATH[:PATH...]\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (!fs->opts.ro) {
+		fprintf(stderr, "jovofs: -o mask is for read-only mounts: add -o ro (a masked "
+				"view cannot be written back)\n");
+		return -1;
+	}
+	if (conf) {
+		if (!json_is_string(conf) || json_string_length(conf) < 16) {
+			fprintf(stderr, "jovofs: mask.key must be a string of at least 16 characters\n");
+			return -1;
+		}
+		keylen = json_string_length(conf);
+		jfs_err_clear(&err);
+		n = jfs_mask_new(fs->opts.mask, (const unsigned char *)json_string_value(conf),
+				 keylen, &fs->mask, &err);
+		fs->mask_key_from = "config";
+	} else {
+		jpath = journal_path(fs, &off);
+		if (!jpath)
+			return -1;
+		n = mask_key_file(jpath, key, sizeof(key), &where);
+		free(jpath);
+		if (n < 0) {
+			free(where);
+			return -1;
+		}
+		jfs_err_clear(&err);
+		n = jfs_mask_new(fs->opts.mask, key, (size_t)n, &fs->mask, &err);
+		explicit_bzero(key, sizeof(key));
+		fs->mask_key_from = "file";
+		free(where);
+	}
+	if (n < 0) {
+		fprintf(stderr, "jovofs: %s\n", err.msg);
+		return -1;
+	}
+	fs->policy.mask = fs->mask;
 	return 0;
 }
 
@@ -177,6 +331,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "jovofs: %s: %s\n", fs.backend_name, err.msg);
 		goto out_status;
 	}
+	if (open_mask(&fs) < 0)
+		goto out_store;
 	jfs_options_forget_secrets(&fs);
 	if (open_journal(&fs) < 0)
 		goto out_store;
@@ -236,10 +392,12 @@ out_fs:
 	jfs_policy_close(&fs.policy);
 	jfs_fs_release(&fs);
 	jfs_journal_close(fs.journal);
+	jfs_mask_free(fs.mask);
 	goto out_status;
 out_store:
 	jfs_policy_close(&fs.policy);
 	jfs_journal_close(fs.journal);
+	jfs_mask_free(fs.mask);
 out_status:
 	jfs_log_set_hook(NULL, NULL);
 	jfs_status_free(fs.status);

@@ -46,6 +46,8 @@ static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("scratch_max=%zu", scratch_max, 0),
 	JFS_OPT("journal=%s", journal, 0),
 	JFS_OPT("journal_max=%zu", journal_max, 0),
+	JFS_OPT("mask=%s", mask, 0),
+	JFS_OPT("mask_ids", mask_ids, 1),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -216,6 +218,9 @@ void jfs_options_usage(const char *prog)
 	       "    -o journal=PATH|off    the journal of changes (default: /var/lib/jovofs/NAME.journal\n"
 	       "                           for root, else $XDG_STATE_HOME/jovofs/NAME.journal)\n"
 	       "    -o journal_max=N       bytes before the journal moves to PATH.1 (default 67108864)\n"
+	       "    -o mask=PATH[:PATH..]  read-only: show these values as pseudonyms (user.data.email,\n"
+	       "                           history.items.*.input.text); key from the config's mask.key\n"
+	       "    -o mask_ids            read-only, with mask: user directories named by pseudonyms too\n"
 	       "\n"
 	       "Secrets (MongoDB passwords, AWS keys) are read only from the config file\n"
 	       "or the environment, never from the command line.\n\n");
@@ -260,6 +265,7 @@ static json_t *obj_path(json_t *obj, const char *key)
 static const char *const secret_paths[][4] = {
 	{ "mongodb", "connectionString", NULL },
 	{ "dynamodb", "libraryConfig", "dynamoDbClient", "credentials" },
+	{ "mask", "key", NULL },
 };
 
 /* The value at @path (NULL-ended, at most 4 keys) of @obj, or NULL. Borrowed. */
@@ -295,7 +301,7 @@ static bool holds_secret(json_t *config)
 	json_t *uri = at_path(config, secret_paths[0]);
 
 	return (json_is_string(uri) && strchr(json_string_value(uri), '@')) ||
-	       at_path(config, secret_paths[1]);
+	       at_path(config, secret_paths[1]) || at_path(config, secret_paths[2]);
 }
 
 void jfs_options_forget_secrets(struct jfs *fs)
@@ -363,7 +369,7 @@ static int load_config(struct jfs *fs)
 		jfs_log(LOG_WARNING, "config '%s' holds secrets and others may read it "
 			"(mode %04o): chmod 600 it", o->config_file, (unsigned)(sb.st_mode & 07777));
 	json_object_foreach(fs->config, key, val) {
-		if (strcmp(key, "backend") && strcmp(key, "storedElements") &&
+		if (strcmp(key, "backend") && strcmp(key, "storedElements") && strcmp(key, "mask") &&
 		    !jfs_policy_backend_exists(key))
 			jfs_log(LOG_WARNING, "unknown key '%s' in config '%s' ignored", key,
 				o->config_file);
@@ -489,6 +495,7 @@ void jfs_options_release(struct jfs *fs)
 
 	free(o->config_file);
 	free(o->journal);
+	free(o->mask);
 	for (i = 0; i < o->nbargs; i++) {
 		free(o->bargs[i].name);
 		free(o->bargs[i].value);

@@ -18,6 +18,7 @@
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "policy/mask.h"
 
 #define ERRORS_KEPT 100
 #define CONFLICTS_KEPT 1000
@@ -196,6 +197,14 @@ static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
 	json_object_set_new(mount, "journal", fs->journal ? json_string(jfs_journal_path(fs->journal))
 							  : json_string("off"));
 	json_object_set_new(mount, "journalMax", json_integer((json_int_t)fs->opts.journal_max));
+	if (fs->mask) {
+		json_t *mask = json_object();
+
+		json_object_set_new(mask, "paths", jfs_mask_describe(fs->mask));
+		json_object_set_new(mask, "ids", json_boolean(fs->opts.mask_ids));
+		json_object_set_new(mask, "keyFrom", json_string(fs->mask_key_from));
+		json_object_set_new(mount, "mask", mask);
+	}
 	json_object_set_new(out, "mount", mount);
 	jfs_json_dump(out, sb, 2, 0);
 	jfs_strbuf_addch(sb, '\n');
@@ -280,16 +289,67 @@ static void render_errors(struct jfs_status *st, struct jfs_strbuf *sb)
 }
 
 /* Render status file @ino (config, metrics, errors) into a malloc()ed buffer. [L] */
-/* The newest entries of the journal, as JSON lines. */
+/* One journal line of a masked view: its values (and ids) as the view shows them. */
+static void mask_journal_line(struct jfs *fs, const char *line, size_t len,
+			      struct jfs_strbuf *sb)
+{
+	static const char *const keys[] = { "before", "after", "shifted" };
+	char pseud[JFS_MASK_LEN], idx[24];
+	const char *prefix[3], *el, *id;
+	json_t *o, *v;
+	size_t n = 0, i;
+
+	if (jfs_json_parse(line, len, &o, NULL) || !json_is_object(o)) {
+		json_decref(o);
+		return; /* not shown rather than shown unmasked */
+	}
+	el = json_string_value(json_object_get(o, "element"));
+	if (el && !strncmp(el, "history/", 8)) {
+		snprintf(idx, sizeof(idx), "%s", el + 8);
+		prefix[0] = "history";
+		prefix[1] = "items";
+		prefix[2] = idx;
+		n = 3;
+	} else if (el && strcmp(el, "record")) {
+		prefix[0] = el;
+		n = 1;
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		v = json_object_get(o, keys[i]);
+		if (v && !json_is_null(v))
+			json_object_set_new(o, keys[i],
+					    jfs_mask_at(fs->mask, prefix, n, json_incref(v)));
+	}
+	id = json_string_value(json_object_get(o, "user"));
+	if (fs->opts.mask_ids && id) {
+		jfs_mask_string(fs->mask, id, strlen(id), pseud);
+		json_object_set_new(o, "user", json_string(pseud));
+		if (json_is_object(json_object_get(o, "before")))
+			json_object_del(json_object_get(o, "before"), "id");
+		if (json_is_object(json_object_get(o, "after")))
+			json_object_del(json_object_get(o, "after"), "id");
+	}
+	jfs_json_dump(o, sb, 0, 0);
+	jfs_strbuf_addch(sb, '\n');
+	json_decref(o);
+}
+
+/* The newest entries of the journal, as JSON lines (masked in a masked view). */
 static void render_journal(struct jfs *fs, struct jfs_strbuf *sb)
 {
-	char *buf;
+	char *buf, *p, *nl;
 	size_t len;
 
 	if (!fs->journal)
 		return;
 	buf = jfs_journal_recent(fs->journal, JOURNAL_SHOWN, &len);
-	jfs_strbuf_add(sb, buf, len);
+	if (!fs->mask) {
+		jfs_strbuf_add(sb, buf, len);
+	} else {
+		for (p = buf; p < buf + len && (nl = memchr(p, '\n', (size_t)(buf + len - p)));
+		     p = nl + 1)
+			mask_journal_line(fs, p, (size_t)(nl - p), sb);
+	}
 	free(buf);
 }
 
@@ -394,7 +454,7 @@ fuse_ino_t jfs_status_lookup(struct jfs *fs, fuse_ino_t parent, const char *name
 			return JFS_INO_S_ERRORS;
 		if (!strcmp(name, "journal") && fs->journal)
 			return JFS_INO_S_JOURNAL;
-		if (!strcmp(name, "undo") && fs->journal)
+		if (!strcmp(name, "undo") && fs->journal && !fs->opts.ro)
 			return JFS_INO_S_UNDO;
 		if (!strcmp(name, "conflicts"))
 			return JFS_INO_S_CONFL;
@@ -423,7 +483,7 @@ int jfs_status_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino)
 		    jfs_dir_add(fs, db, "metrics", JFS_INO_S_METRICS, S_IFREG) &&
 		    jfs_dir_add(fs, db, "errors", JFS_INO_S_ERRORS, S_IFREG) &&
 		    jfs_dir_add(fs, db, "conflicts", JFS_INO_S_CONFL, S_IFDIR) && fs->journal &&
-		    jfs_dir_add(fs, db, "journal", JFS_INO_S_JOURNAL, S_IFREG))
+		    jfs_dir_add(fs, db, "journal", JFS_INO_S_JOURNAL, S_IFREG) && !fs->opts.ro)
 			jfs_dir_add(fs, db, "undo", JFS_INO_S_UNDO, S_IFREG);
 		return 0;
 	}

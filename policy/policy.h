@@ -125,6 +125,8 @@ struct jfs_policy_stats {
 	uint64_t count[JFS_BOP__COUNT];
 };
 
+struct jfs_mask;
+
 /** What a change does, as the journal records it. */
 enum jfs_change_kind {
 	JFS_CHANGE_WRITE,    /**< an element (or history item) set */
@@ -176,6 +178,8 @@ struct jfs_policy {
 	unsigned max_retries;     /**< conflict retries when only other elements changed (default 5) */
 	struct jfs_policy_stats stats; /**< updated atomically; read with jfs_policy_stats() */
 	struct jfs_policy_journal journal; /**< set before the FUSE threads start */
+	struct jfs_mask *mask;    /**< read-only mounts: what loads show masked (policy/mask.h);
+				       the caller's, set before the FUSE threads start */
 };
 
 /** What a write did. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "policy/mask.h"
 
 static const char *const op_names[JFS_BOP__COUNT] = {
 	[JFS_BOP_LOAD] = "load",
@@ -117,7 +118,8 @@ int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct 
 		json_decref(v);
 		return jfs_err_set(err, EIO, "stored item of user '%s' is not a JSON object", id);
 	}
-	*item = v;
+	/* a masked view: nothing above this line ever sees the values */
+	*item = p->mask ? jfs_mask_item(p->mask, v) : v;
 	return 0;
 }
 
@@ -126,8 +128,21 @@ int jfs_policy_list(struct jfs_policy *p, const char *cursor, size_t limit,
 {
 	uint64_t t0 = jfs_mono_ns();
 	int ret = p->store->ops->list(p->store, cursor, limit, page, err);
+	static const char *const created[] = { "createdAt" }, *const updated[] = { "updatedAt" };
+	size_t i;
 
 	jfs_policy_time(p, JFS_BOP_LIST, t0);
+	/* masked times are not given away by mtimes either */
+	if (!ret && p->mask) {
+		bool c = jfs_mask_covers(p->mask, created, 1), u = jfs_mask_covers(p->mask, updated, 1);
+
+		for (i = 0; i < page->n; i++) {
+			if (c)
+				page->entries[i].created_ms = -1;
+			if (u)
+				page->entries[i].updated_ms = -1;
+		}
+	}
 	return ret;
 }
 

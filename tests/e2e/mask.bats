@@ -1,0 +1,117 @@
+#!/usr/bin/env bats
+# Masked read-only views: -o ro,mask=PATH[:PATH...] (README, "Masked views").
+
+load common
+
+MASK='user.data.email:session.data.phone:history.items.*.input.text:createdAt'
+
+setup() {
+	jfs_setup
+	seed_json "[$(person alice a@example.org +4930123), $(person bob b@example.org +4930999), $(person carol a@example.org +4930123)]"
+	make_config "$ALL_ON"
+}
+
+# A user whose email, phone and history texts are personal.
+person() {
+	local now
+	now="$(enc_iso "$(iso_now_ms)")"
+	jq -cn --arg id "$1" --arg mail "$2" --arg phone "$3" --arg now "$now" '{
+		id: $id,
+		user: {data: {email: $mail, plan: "pro"}},
+		session: {id: "s", data: {phone: $phone, step: 2}, state: [],
+			createdAt: $now, updatedAt: $now},
+		history: {items: [{input: {text: ("I am " + $id)}, output: [{text: "hi"}]},
+			{input: {text: $mail}}]},
+		createdAt: "2025-06-30T05:50:04.034Z", updatedAt: $now}'
+}
+
+# The pseudonym of the JSON value $2 under key $1, computed here (Python's hmac).
+pseudonym() {
+	python3 -c '
+import hashlib, hmac, sys
+print("mask:" + hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest()[:16])' "$1" "$2"
+}
+
+@test "masked values show as pseudonyms in every file; other values as they are; sizes exact" {
+	mount_jfs -o ro -o "mask=$MASK"
+	for u in alice bob carol; do
+		[[ "$(jq -r .data.email "$JFS_MNT/$u/user.json")" =~ ^mask:[0-9a-f]{16}$ ]]
+		[ "$(jq -r .data.plan "$JFS_MNT/$u/user.json")" = pro ]
+		[[ "$(jq -r .data.phone "$JFS_MNT/$u/session.json")" =~ ^mask:[0-9a-f]{16}$ ]]
+		[ "$(jq -r .data.step "$JFS_MNT/$u/session.json")" = 2 ]
+		[[ "$(jq -r .input.text "$JFS_MNT/$u/history/0.json")" =~ ^mask: ]]
+		[ "$(jq -r '.output[0].text' "$JFS_MNT/$u/history/0.json")" = hi ]
+		[[ "$(jq -r .input.text "$JFS_MNT/$u/history/1.json")" =~ ^mask: ]]
+		[[ "$(cat "$JFS_MNT/$u/createdAt")" =~ ^mask:[0-9a-f]{16}$ ]]
+		[ "$(jq -r .user.data.email "$JFS_MNT/$u/record.json")" = "$(jq -r .data.email "$JFS_MNT/$u/user.json")" ]
+		for f in user.json session.json history/0.json history/1.json record.json createdAt; do
+			[ "$(stat -c %s "$JFS_MNT/$u/$f")" -eq "$(wc -c <"$JFS_MNT/$u/$f")" ]
+		done
+	done
+	# grep finds none of the masked values anywhere in the mount
+	run grep -r -e example.org -e 4930 -e "I am" -e 2025-06-30 "$JFS_MNT"
+	[ "$status" -eq 1 ]
+	# equal values, equal pseudonyms (joins and counts work); others differ
+	[ "$(jq -r .data.email "$JFS_MNT/alice/user.json")" = "$(jq -r .data.email "$JFS_MNT/carol/user.json")" ]
+	[ "$(jq -r .data.email "$JFS_MNT/alice/user.json")" != "$(jq -r .data.email "$JFS_MNT/bob/user.json")" ]
+	# the email in a history text gets the email's pseudonym: the value decides
+	[ "$(jq -r .input.text "$JFS_MNT/alice/history/1.json")" = "$(jq -r .data.email "$JFS_MNT/alice/user.json")" ]
+	[ "$(jq -c .mount.mask.paths "$JFS_MNT/.jovofs/config")" = "$(jq -cn --arg m "$MASK" '$m | split(":")')" ]
+}
+
+@test "the key: random, kept 0600 beside the journal, so pseudonyms stay across mounts" {
+	mount_jfs -o ro -o "mask=$MASK"
+	first="$(jq -r .data.email "$JFS_MNT/alice/user.json")"
+	umount_jfs
+	key="${JFS_JOURNAL%.journal}.mask-key"
+	[ "$(stat -c %a "$key")" = 600 ]
+	mount_jfs -o ro -o "mask=$MASK"
+	[ "$(jq -r .data.email "$JFS_MNT/alice/user.json")" = "$first" ]
+	[ "$(jq -r .mount.mask.keyFrom "$JFS_MNT/.jovofs/config")" = file ]
+	umount_jfs
+	# a key others may read is refused
+	chmod 644 "$key"
+	run mount_jfs -o ro -o "mask=$MASK"
+	[ "$status" -ne 0 ]
+	grep -q "readable by others" "$JFS_LOG"
+}
+
+@test "mask.key from the config: HMAC-SHA-256 of the value's JSON, the key never shown" {
+	jq '. + {mask: {key: "a-long-enough-secret-key"}}' "$JFS_CONFIG" >"$JFS_TMP/c.json"
+	mv "$JFS_TMP/c.json" "$JFS_CONFIG"
+	chmod 600 "$JFS_CONFIG"
+	mount_jfs -o ro -o "mask=$MASK"
+	[ "$(jq -r .data.email "$JFS_MNT/alice/user.json")" = "$(pseudonym a-long-enough-secret-key '"a@example.org"')" ]
+	[ "$(cat "$JFS_MNT/alice/createdAt")" = "$(pseudonym a-long-enough-secret-key '"2025-06-30T05:50:04.034Z"')" ]
+	run grep -r a-long-enough-secret-key "$JFS_MNT/.jovofs" "$JFS_LOG"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .mount.mask.keyFrom "$JFS_MNT/.jovofs/config")" = config ]
+	[ ! -e "${JFS_JOURNAL%.journal}.mask-key" ]
+}
+
+@test "a read-write mount with a mask is refused, naming the problem" {
+	run mount_jfs -o "mask=$MASK"
+	[ "$status" -ne 0 ]
+	grep -q "mask is for read-only mounts: add -o ro" "$JFS_LOG"
+	run mount_jfs -o ro -o mask_ids
+	[ "$status" -ne 0 ]
+	grep -q "mask_ids needs -o mask" "$JFS_LOG"
+	run mount_jfs -o ro -o "mask=user..x"
+	[ "$status" -ne 0 ]
+	grep -q "mask path 'user..x'" "$JFS_LOG"
+}
+
+@test "the journal a masked view shows is masked too; a masked updatedAt is no mtime" {
+	mount_jfs
+	echo '{"data":{"email":"new@example.org","plan":"pro"}}' >"$JFS_MNT/alice/user.json"
+	umount_jfs
+	mount_jfs -o ro -o "mask=$MASK:updatedAt"
+	[ "$(jq -r .element "$JFS_MNT/.jovofs/journal")" = user ]
+	[[ "$(jq -r .after.data.email "$JFS_MNT/.jovofs/journal")" =~ ^mask: ]]
+	[[ "$(jq -r .before.data.email "$JFS_MNT/.jovofs/journal")" =~ ^mask: ]]
+	run grep -e example.org "$JFS_MNT/.jovofs/journal"
+	[ "$status" -eq 1 ]
+	[[ "$(cat "$JFS_MNT/bob/updatedAt")" =~ ^mask: ]]
+	upd="$(stored_field bob .updatedAt | jq -r .)"
+	[ "$(stat -c %Y "$JFS_MNT/bob")" != "$(date -d "$upd" +%s)" ]
+}
