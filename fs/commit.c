@@ -282,10 +282,17 @@ void jfs_lost_drain(struct jfs *fs)
 	size_t i;
 	int el;
 
-	/* the store logged each loss, so .jovofs/errors has it already */
+	/*
+	 * The store logged each loss, so .jovofs/errors has it already. One
+	 * drain at a time: an fsync must not find the list empty while the
+	 * poll thread still carries its loss to the file.
+	 */
+	pthread_mutex_lock(&fs->lost_lock);
 	jfs_policy_failures(&fs->policy, collect_lost, &l);
-	if (!l.n)
+	if (!l.n) {
+		pthread_mutex_unlock(&fs->lost_lock);
 		return;
+	}
 	/* the journal's entries of those changes get a line saying so */
 	for (i = 0; i < l.n; i++)
 		jfs_journal_lost(fs->journal, l.v[i].id, l.v[i].elems, l.v[i].err.msg);
@@ -303,6 +310,7 @@ void jfs_lost_drain(struct jfs *fs)
 		free(l.v[i].id);
 	}
 	pthread_mutex_unlock(&fs->lock);
+	pthread_mutex_unlock(&fs->lost_lock);
 	free(l.v);
 }
 

@@ -515,8 +515,20 @@ int jfs_handle_open_write(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, bo
  */
 struct jfs_handle *jfs_handle_open_snapshot(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
 					    json_t *item, const char *buf, size_t len);
-/** The content of snapshot @h: a malloc()ed copy. [L] */
-int jfs_handle_content(struct jfs *fs, struct jfs_handle *h, char **buf, size_t *len);
+/**
+ * A reader's view of version @item of @ino sharing a rendering other
+ * readers hold, so that none is made; NULL when there is none. @len: its
+ * size. [L]
+ */
+struct jfs_handle *jfs_handle_share_snapshot(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
+					     json_t *item, size_t *len);
+/**
+ * Bytes @off to @off + @size of what handle @h reads (a snapshot's version,
+ * or what a writer wrote): a malloc()ed copy of that piece alone, *@len
+ * bytes (0 past the end). [L]
+ */
+int jfs_handle_read(struct jfs *fs, struct jfs_handle *h, off_t off, size_t size, char **buf,
+		    size_t *len);
 /** Free @h. [L] */
 void jfs_handle_free(struct jfs *fs, struct jfs_handle *h);
 /** The write handle open on @ino, if any (an element being created exists for it). [L] */
@@ -548,7 +560,8 @@ bool jfs_handles_any(struct jfs *fs);
 /** What a read without a handle was served of @ino in the last @max_age_ms, or NULL. [L] */
 struct jfs_read_copy *jfs_read_copy_get(struct jfs *fs, fuse_ino_t ino, int64_t max_age_ms);
 /** A malloc()ed copy of what @c holds. [L] */
-int jfs_read_copy_dup(const struct jfs_read_copy *c, char **buf, size_t *len);
+int jfs_read_copy_dup(const struct jfs_read_copy *c, off_t off, size_t size, char **buf,
+		      size_t *len);
 /** Keep a copy of @len bytes of @buf as served for @ino. [L] */
 void jfs_read_copy_put(struct jfs *fs, fuse_ino_t ino, const char *buf, size_t len);
 /** Free the handles of @u and the read copies. [L] */

@@ -88,22 +88,33 @@ static uint64_t rendering_hash(fuse_ino_t ino, const json_t *item)
 	return jfs_hash_bytes(key, sizeof(key));
 }
 
-/* The shared rendering of version @item of @ino, made from @buf when there is room, or NULL. */
-static struct jfs_rendering *rendering_get(struct jfs *fs, fuse_ino_t ino, json_t *item,
-					   const char *buf, size_t len)
+/* The shared rendering of version @item of @ino with one more reference, if there is one. */
+static struct jfs_rendering *rendering_find(struct jfs *fs, fuse_ino_t ino, const json_t *item)
 {
-	struct jfs_handles *hs = &fs->handles;
 	uint64_t hash = rendering_hash(ino, item);
 	struct jfs_rendering *r;
 	struct jfs_hnode *node;
 
-	jfs_hmap_for_each_hash(&hs->renderings, node, hash) {
+	jfs_hmap_for_each_hash(&fs->handles.renderings, node, hash) {
 		r = jfs_container_of(node, struct jfs_rendering, hnode);
 		if (r->ino == ino && r->item == item) {
 			r->refs++;
 			return r;
 		}
 	}
+	return NULL;
+}
+
+/* The shared rendering of version @item of @ino, made from @buf when there is room, or NULL. */
+static struct jfs_rendering *rendering_get(struct jfs *fs, fuse_ino_t ino, json_t *item,
+					   const char *buf, size_t len)
+{
+	struct jfs_handles *hs = &fs->handles;
+	uint64_t hash = rendering_hash(ino, item);
+	struct jfs_rendering *r = rendering_find(fs, ino, item);
+
+	if (r)
+		return r;
 	if (len > fs->opts.snapshot_max || hs->rendered_bytes > fs->opts.snapshot_max - len)
 		return NULL;
 	r = calloc(1, sizeof(*r));
@@ -145,20 +156,47 @@ struct jfs_handle *jfs_handle_open_snapshot(struct jfs *fs, struct jfs_user *u, 
 	return h;
 }
 
-int jfs_handle_content(struct jfs *fs, struct jfs_handle *h, char **buf, size_t *len)
+struct jfs_handle *jfs_handle_share_snapshot(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
+					     json_t *item, size_t *len)
+{
+	struct jfs_rendering *r = rendering_find(fs, ino, item);
+	struct jfs_handle *h;
+
+	if (!r)
+		return NULL;
+	h = handle_new(fs, u, ino, JFS_H_SNAPSHOT);
+	h->version = json_incref(item);
+	h->r = r;
+	*len = r->len;
+	return h;
+}
+
+int jfs_handle_read(struct jfs *fs, struct jfs_handle *h, off_t off, size_t size, char **buf,
+		    size_t *len)
 {
 	const char *src;
+	char *whole = NULL;
+	size_t all;
 
 	if (h->kind == JFS_H_SNAPSHOT && !h->r) {
-		*buf = jfs_node_render(fs, h->version, jfs_ino_sub(h->ino), len);
-		return *buf ? 0 : -ENOENT;
+		whole = jfs_node_render(fs, h->version, jfs_ino_sub(h->ino), &all);
+		if (!whole)
+			return -ENOENT;
+		src = whole;
+	} else {
+		src = h->kind == JFS_H_SNAPSHOT ? h->r->buf : h->data.buf;
+		all = h->kind == JFS_H_SNAPSHOT ? h->r->len : h->data.len;
 	}
-	src = h->kind == JFS_H_SNAPSHOT ? h->r->buf : h->data.buf;
-	*len = h->kind == JFS_H_SNAPSHOT ? h->r->len : h->data.len;
+	/* only the piece asked for: a large file is read in many pieces */
+	*len = (size_t)off >= all ? 0 : all - (size_t)off < size ? all - (size_t)off : size;
 	*buf = malloc(*len + 1);
-	if (!*buf)
+	if (!*buf) {
+		free(whole);
 		return -ENOMEM;
-	memcpy(*buf, src, *len);
+	}
+	if (*len)
+		memcpy(*buf, src + off, *len);
+	free(whole);
 	return 0;
 }
 
@@ -294,13 +332,15 @@ struct jfs_read_copy *jfs_read_copy_get(struct jfs *fs, fuse_ino_t ino, int64_t 
 	return NULL;
 }
 
-int jfs_read_copy_dup(const struct jfs_read_copy *c, char **buf, size_t *len)
+int jfs_read_copy_dup(const struct jfs_read_copy *c, off_t off, size_t size, char **buf,
+		      size_t *len)
 {
-	*buf = malloc(c->len + 1);
+	*len = (size_t)off >= c->len ? 0 : c->len - (size_t)off < size ? c->len - (size_t)off : size;
+	*buf = malloc(*len + 1);
 	if (!*buf)
 		return -ENOMEM;
-	memcpy(*buf, c->buf, c->len);
-	*len = c->len;
+	if (*len)
+		memcpy(*buf, c->buf + off, *len);
 	return 0;
 }
 

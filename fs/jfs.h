@@ -158,6 +158,12 @@ struct jfs {
 	bool no_open;
 
 	pthread_mutex_t lock;          /* the fs lock: see the head of this file */
+	/*
+	 * Held by jfs_lost_drain() from taking the store's losses to putting
+	 * them on their files, so that a drain that found none knows none is
+	 * in flight in another thread. Above jfs.lock and the store's locks.
+	 */
+	pthread_mutex_t lost_lock;
 	struct jfs_users users;
 	struct jfs_rcache rcache;
 	struct jfs_notify notify;

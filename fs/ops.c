@@ -256,6 +256,17 @@ static int open_read(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino,
 		return 0;
 	if (jfs_rcache_get(fs, u, &item) < 0)
 		return 0; /* the read says why */
+	/* hundreds of readers of one version share its rendering, made once */
+	*h = jfs_handle_share_snapshot(fs, u, ino, item, &len);
+	if (*h) {
+		jfs_rcache_note_size(u, sub, (*h)->r->buf, len);
+		jfs_rcache_served(u, item);
+		fi->fh = (uint64_t)(uintptr_t)*h;
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+		json_decref(item);
+		return 0;
+	}
 	buf = jfs_node_render(fs, item, sub, &len);
 	jfs_rcache_note_size(u, sub, buf, len);
 	if (buf && (busy || len > PAGE_READ)) {
@@ -351,7 +362,7 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct jfs_read_copy *c;
 	enum jfs_node_kind kind = jfs_node_kind(ino);
 	bool user_file = kind == JFS_NODE_ELEMENT || kind == JFS_NODE_RECORD;
-	bool inval_first = false, inval_after = false;
+	bool inval_first = false, inval_after = false, sliced = false;
 	struct jfs_user *u;
 	char *buf = NULL;
 	size_t len = 0;
@@ -361,11 +372,13 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fs->m.fuse_ops++;
 	if (h) {
 		/* a snapshot, or a writer reading back what it wrote, like on any file */
-		rc = jfs_handle_content(fs, h, &buf, &len);
+		rc = jfs_handle_read(fs, h, off, size, &buf, &len);
+		sliced = true;
 	} else if (fs->no_open && off > 0 && user_file &&
 		   (c = jfs_read_copy_get(fs, ino, 5000))) {
 		/* the rest of a large file, from the version its first piece came from */
-		rc = jfs_read_copy_dup(c, &buf, &len);
+		rc = jfs_read_copy_dup(c, off, size, &buf, &len);
+		sliced = true;
 	} else {
 		rc = jfs_node_content(fs, ino, &buf, &len);
 		if (rc == 0 && user_file && (u = jfs_user_by_ino(fs, ino)))
@@ -382,7 +395,9 @@ static void jfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* attributes only: the reader holds the page being filled locked */
 	if (inval_first)
 		jfs_notify_inode_now(fs, ino, -1);
-	if ((size_t)off >= len)
+	if (sliced)
+		fuse_reply_buf(req, buf, len);
+	else if ((size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
 	else
 		fuse_reply_buf(req, buf + off, len - (size_t)off < size ? len - (size_t)off : size);
@@ -677,6 +692,7 @@ static void jfs_init(void *userdata, struct fuse_conn_info *conn)
 int jfs_fs_init(struct jfs *fs)
 {
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->lost_lock, NULL);
 	pthread_cond_init(&fs->notify.cond, NULL);
 	jfs_hmap_init(&fs->users.by_id, 1024);
 	jfs_hmap_init(&fs->users.by_name, 1024);
@@ -719,6 +735,7 @@ void jfs_fs_release(struct jfs *fs)
 	jfs_notify_release(fs);
 	pthread_cond_destroy(&fs->notify.cond);
 	pthread_mutex_destroy(&fs->lock);
+	pthread_mutex_destroy(&fs->lost_lock);
 }
 
 const struct fuse_lowlevel_ops jfs_ll_ops = {

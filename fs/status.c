@@ -521,7 +521,7 @@ int jfs_status_content(struct jfs *fs, fuse_ino_t ino, char **buf, size_t *len)
 	if (jfs_node_kind(ino) == JFS_NODE_STATUS_FILE) {
 		/* what the getattr just before this read counted (read-only mounts) */
 		if (fs->no_open && (rc = jfs_read_copy_get(fs, ino, 1000)))
-			return jfs_read_copy_dup(rc, buf, len);
+			return jfs_read_copy_dup(rc, 0, SIZE_MAX, buf, len);
 		*buf = render(fs, ino, len);
 		return 0;
 	}

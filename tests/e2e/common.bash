@@ -11,6 +11,8 @@
 #   JOVOFS_TEST_BACKEND   filedb (default) | dynamodb | mongodb
 #   JFS_LOG_DIR           when set, every test's daemon log is copied there
 #   JFS_MOUNT_TIMEOUT     seconds to wait for a mount / an unmount (default 20)
+#   JOVOFS_MEASURE_BIN    a plain (unsanitized) daemon, for the memory figures
+#                         of limits.bats that ASan's allocator would blur
 #
 # What a test gets (setup)
 #   $JFS_MNT      the mountpoint (empty dir in the test's temp dir)

@@ -97,7 +97,9 @@ raw_field() {
 	seed_json "[$(item u1 '{"a":1}')]"
 	make_config "$ALL_ON"
 	mount_jfs
-	echo '{"data":{"n":0.1,"big":12345678901234567000,"e":"","m":{},"l":[null,true,"x"]}}' \
+	# (no number beyond 2^53 here: the Jovo app cannot load one back, so the
+	# mount refuses it; numbers.bats holds that)
+	echo '{"data":{"n":0.1,"e":"","m":{},"l":[null,true,"x"]}}' \
 		>"$JFS_MNT/u1/user.json"
 	echo '{"id":"s-9","data":{"step":2},"state":[]}' >"$JFS_MNT/u1/session.json"
 	mkdir "$JFS_MNT/new user"
@@ -111,8 +113,7 @@ raw_field() {
 	[ "$(raw_field u1 '.Item | has("id")')" = false ]
 	[ "$(raw_field 'new user' '.Item.userId')" = '{"S":"new user"}' ]
 	[ "$(raw_field 'new user' '.Item.user')" = '{"M":{"data":{"M":{}}}}' ]
-	# the number JavaScript prints as 12345678901234567000 reads the same
-	[ "$(stored_field u1 .user.data.big)" = 12345678901234567000 ]
+	[ "$(stored_field u1 .user.data.n)" = 0.1 ]
 	assert_updated_since u1 "$(($(iso_now_ms) - 60000))"
 }
 

@@ -11,7 +11,9 @@ setup() {
 	make_config "$ALL_ON"
 }
 
-# A user whose email, phone and history texts are personal.
+# A user whose email, phone and history texts are personal. Its updatedAt
+# is long past (the session's is now): a masked one must not become the
+# mount's start time by chance within the same second.
 person() {
 	local now
 	now="$(enc_iso "$(iso_now_ms)")"
@@ -22,7 +24,7 @@ person() {
 			createdAt: $now, updatedAt: $now},
 		history: {items: [{input: {text: ("I am " + $id)}, output: [{text: "hi"}]},
 			{input: {text: $mail}}]},
-		createdAt: "2025-06-30T05:50:04.034Z", updatedAt: $now}'
+		createdAt: "2025-06-30T05:50:04.034Z", updatedAt: "2026-01-02T03:04:05.678Z"}'
 }
 
 # The pseudonym of the JSON value $2 under key $1, computed here (Python's hmac).
