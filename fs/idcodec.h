@@ -25,8 +25,8 @@ char *jfs_id_to_name(const char *id, size_t len);
 /**
  * The id a name stands for. Returns a malloc()ed string (its length in
  * *@len; ids may hold NUL bytes) or NULL when @name is not the canonical
- * name of any id (bad escapes, a non-canonical spelling) or is a
- * fallback name.
+ * name of any id (bad escapes, a non-canonical spelling, longer than
+ * JFS_NAME_MAX) or is a fallback name.
  */
 char *jfs_name_to_id(const char *name, size_t *len);
 
