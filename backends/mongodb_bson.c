@@ -97,14 +97,29 @@ out_destroy:
 	return v;
 }
 
+/*
+ * Whether @it, over the document of @len bytes at @raw, stopped because the
+ * document ended rather than at corrupt bytes: bson_iter_next() returns
+ * false for both and sets err_off for only some corruptions (not for a key
+ * without its NUL). At a clean end it stopped at the final NUL byte.
+ */
+static bool iter_at_end(const bson_iter_t *it, const uint8_t *raw, uint32_t len)
+{
+	return !it->err_off && len >= 5 && it->off == len - 1 && raw[len - 1] == '\0';
+}
+
 static json_t *doc_to_json(const bson_iter_t *parent, bool array, struct jfs_err *err)
 {
 	bson_iter_t child;
+	const uint8_t *raw;
+	uint32_t len;
 	json_t *out, *v;
 
 	out = array ? json_array() : json_object();
 	if (!out || !bson_iter_recurse(parent, &child))
 		goto out_fail;
+	raw = child.raw;
+	len = child.len;
 	while (bson_iter_next(&child)) {
 		v = jfs_bson_value_to_json(&child, err);
 		if (!v)
@@ -114,6 +129,10 @@ static json_t *doc_to_json(const bson_iter_t *parent, bool array, struct jfs_err
 			jfs_err_set(err, EIO, "key '%s' is not utf-8", bson_iter_key(&child));
 			goto out_fail;
 		}
+	}
+	if (!iter_at_end(&child, raw, len)) {
+		jfs_err_set(err, EIO, "stored document is corrupt in '%s'", bson_iter_key(parent));
+		goto out_fail;
 	}
 	return out;
 out_fail:
@@ -220,6 +239,11 @@ json_t *jfs_bson_to_item(const bson_t *doc, const char *id, struct jfs_err *err)
 			jfs_err_set(err, EIO, "key '%s' is not utf-8", key);
 			goto out_decref;
 		}
+	}
+	if (!iter_at_end(&it, bson_get_data(doc), doc->len)) {
+		jfs_err_set(err, EIO, "stored document is corrupt at offset %" PRIu32,
+			    it.err_off ? it.err_off : it.off);
+		goto out_decref;
 	}
 	return item;
 out_decref:
