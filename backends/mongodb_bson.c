@@ -463,7 +463,8 @@ static int append_wrapper(bson_t *b, const char *key, const json_t *v, const cha
 		} else if (json_is_object(w) && json_object_size(w) == 1) {
 			if (!parse_i64(json_string_value(json_object_get(w, "$numberLong")), &i64))
 				goto out_invalid;
-		} else if (json_is_number(w) && is_integral(jfs_json_number_value(w))) {
+		} else if (json_is_number(w) && is_integral(jfs_json_number_value(w)) &&
+			   fabs(jfs_json_number_value(w)) < 9223372036854775808.0) {
 			i64 = (int64_t)jfs_json_number_value(w);
 		} else {
 			goto out_invalid;

@@ -300,6 +300,9 @@ static void test_invalid_wrappers(void)
 		"{\"$oid\":5}",
 		"{\"$date\":\"yesterday\"}",
 		"{\"$date\":{\"$numberLong\":\"1x\"}}",
+		/* ms beyond int64 */
+		"{\"$date\":1e300}",
+		"{\"$date\":-9.3e18}",
 		"{\"$numberLong\":\"12x\"}",
 		"{\"$numberLong\":\"99999999999999999999\"}",
 		"{\"$numberInt\":\"3000000000\"}",
