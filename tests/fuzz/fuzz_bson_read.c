@@ -10,7 +10,8 @@
  *  - written fresh (jfs_bson_from_item(), as for a new user), the item
  *    reads back as the same JSON, unless the document holds a plain
  *    sub-document shaped like an Extended JSON wrapper ({"$oid": ...}),
- *    which the table at the top of mongodb_bson.c says cannot round-trip.
+ *    which the table at the top of mongodb_bson.c says cannot round-trip,
+ *    or a non-canonical Decimal128 (decimal_canonical()).
  */
 #include <errno.h>
 #include <string.h>
@@ -26,7 +27,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Whether a sub-document of @it's level looks like an Extended JSON wrapper. */
+/*
+ * A Decimal128 whose coefficient passes 10^34 - 1 is not canonical (IEEE 754
+ * reads it as 0); libbson prints those below 2^113 with 35 digits that its
+ * own parser then refuses. No conforming writer stores one, and unchanged it
+ * is written back as stored; only a fresh write of its text fails.
+ */
+static bool decimal_canonical(const bson_iter_t *it)
+{
+	bson_decimal128_t d;
+	uint64_t hi;
+
+	bson_iter_decimal128(it, &d);
+	if (((d.high >> 61) & 3) == 3)
+		return true; /* NaN, infinity, or an implicit coefficient libbson prints as 0 */
+	hi = d.high & 0x1ffffffffffffULL;
+	return hi < 0x1ed09bead87c0ULL ||
+	       (hi == 0x1ed09bead87c0ULL && d.low < 0x378d8e6400000000ULL);
+}
+
+/*
+ * Whether a value at @it's level cannot round-trip fresh by design: a
+ * sub-document shaped like an Extended JSON wrapper, or a non-canonical
+ * Decimal128.
+ */
 static bool wrapper_shaped(bson_iter_t *it, int depth)
 {
 	bson_iter_t child;
@@ -36,6 +60,8 @@ static bool wrapper_shaped(bson_iter_t *it, int depth)
 	if (depth > 200)
 		return true;
 	while (bson_iter_next(it)) {
+		if (BSON_ITER_HOLDS_DECIMAL128(it) && !decimal_canonical(it))
+			return true;
 		if (!BSON_ITER_HOLDS_DOCUMENT(it) && !BSON_ITER_HOLDS_ARRAY(it))
 			continue;
 		if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {

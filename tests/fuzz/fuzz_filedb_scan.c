@@ -11,8 +11,8 @@
  *  - a rejected file is one jansson rejects too, or one that is not an
  *    array of objects with unique string ids. The scanner checks the
  *    grammar only where it matters for the index: it may accept what
- *    jansson refuses for UTF-8, number range, NUL in keys or depth (those
- *    items fail later, one by one, when read).
+ *    jansson refuses for UTF-8, \u surrogates, number range, NUL in keys
+ *    or depth (those items fail later, one by one, when read).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -86,11 +86,20 @@ static void same_scan(const struct scan *a, const struct scan *b, const char *ho
 	}
 }
 
-/* Whether jansson's error @code is one the scanner leaves to the item's reader. */
-static bool lenient_error(enum json_error_code code)
+/*
+ * Whether jansson's error is one the scanner leaves to the item's reader:
+ * bad UTF-8 or \u surrogates, numbers beyond a double, NUL in keys, depth.
+ * (JSON.parse accepts a lone surrogate "\ud83d", and Node's JSON.stringify
+ * writes one for a broken string; jansson cannot hold it, so such an item
+ * fails to load on its own while the others load.)
+ */
+static bool lenient_error(const json_error_t *jerr)
 {
+	enum json_error_code code = json_error_code(jerr);
+
 	return code == json_error_invalid_utf8 || code == json_error_numeric_overflow ||
-	       code == json_error_null_byte_in_key || code == json_error_stack_overflow;
+	       code == json_error_null_byte_in_key || code == json_error_stack_overflow ||
+	       !strncmp(jerr->text, "invalid Unicode", 15);
 }
 
 /* The ms of a top-level time key as the scanner would record it. */
@@ -117,7 +126,7 @@ static void check_accepted(const struct scan *s, const uint8_t *data, size_t siz
 		   (unsigned long long)idx->size, size);
 	root = json_loadb((const char *)data, size, PARSE_FLAGS, &jerr);
 	if (!root)
-		FUZZ_CHECK(lenient_error(json_error_code(&jerr)),
+		FUZZ_CHECK(lenient_error(&jerr),
 			   "scanner accepted what jansson refuses: line %d column %d: %s",
 			   jerr.line, jerr.column, jerr.text);
 	else
@@ -146,8 +155,8 @@ static void check_accepted(const struct scan *s, const uint8_t *data, size_t siz
 
 		item = json_loadb((const char *)data + e->off, e->len, PARSE_FLAGS, &jerr);
 		if (!item) {
-			FUZZ_CHECK(lenient_error(json_error_code(&jerr)),
-				   "item %zu does not parse: %s", i, jerr.text);
+			FUZZ_CHECK(lenient_error(&jerr), "item %zu does not parse: %s", i,
+				   jerr.text);
 			continue;
 		}
 		FUZZ_CHECK(json_is_object(item), "item %zu is not an object", i);
