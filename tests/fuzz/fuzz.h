@@ -14,12 +14,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/json.h"
 #include "common/strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* Each target defines this; LLVMFuzzerTestOneInput() below calls it. */
+static void fuzz_one(const uint8_t *data, size_t size);
 
 __attribute__((format(printf, 1, 2), noreturn)) static inline void fuzz_fail(const char *fmt, ...)
 {
@@ -53,6 +57,79 @@ static inline void fuzz_show(const char *what, const json_t *v)
 	fprintf(stderr, "fuzz: %s: %.*s\n", what, (int)(sb.len < 2000 ? sb.len : 2000),
 		sb.buf ? sb.buf : "");
 	jfs_strbuf_release(&sb);
+}
+
+/*
+ * jansson is not instrumented, so ASan misses its reads and writes of
+ * memory already freed: a value used after json_object_set_new() (which
+ * frees it when it fails) or after one json_decref() too many. Every
+ * target gives jansson an allocator that fills freed blocks with a pattern
+ * and keeps them until the input is done, then checks the pattern: a write
+ * after free is reported on the input that did it, and a read after free
+ * sees garbage instead of a plausible value.
+ */
+#define FUZZ_FREED 0xa5
+
+struct fuzz_block {
+	size_t size;
+	struct fuzz_block *next; /* in the list of freed blocks */
+};
+
+static struct fuzz_block *fuzz_freed;
+
+static void *fuzz_json_malloc(size_t size)
+{
+	struct fuzz_block *b = malloc(sizeof(*b) + size);
+
+	if (!b)
+		return NULL;
+	b->size = size;
+	b->next = NULL;
+	return b + 1;
+}
+
+static void fuzz_json_free(void *p)
+{
+	struct fuzz_block *b = (struct fuzz_block *)p - 1;
+
+	if (!p)
+		return;
+	memset(p, FUZZ_FREED, b->size);
+	b->next = fuzz_freed;
+	fuzz_freed = b;
+}
+
+/* Check and release what jansson freed while the input ran. */
+static void fuzz_freed_check(void)
+{
+	struct fuzz_block *b, *next;
+	const unsigned char *p;
+	size_t i;
+
+	for (b = fuzz_freed; b; b = next) {
+		next = b->next;
+		p = (const unsigned char *)(b + 1);
+		for (i = 0; i < b->size; i++)
+			if (p[i] != FUZZ_FREED)
+				fuzz_fail(
+				    "jansson memory written after it was freed (byte %zu of %zu): "
+				    "a json_t used after its last reference went",
+				    i, b->size);
+		free(b);
+	}
+	fuzz_freed = NULL;
+}
+
+__attribute__((constructor)) static void fuzz_json_guard(void)
+{
+	json_set_alloc_funcs(fuzz_json_malloc, fuzz_json_free);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_one(data, size);
+	fuzz_freed_check();
+	return 0;
 }
 
 #endif

@@ -66,7 +66,7 @@ static void check(const char *text, bool config_style)
 	jfs_strbuf_release(&sb);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(const uint8_t *data, size_t size)
 {
 	char *text = malloc(size + 1);
 
@@ -77,5 +77,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(text, false);
 	check(text, true);
 	free(text);
-	return 0;
 }

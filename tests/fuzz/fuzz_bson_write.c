@@ -96,7 +96,7 @@ static int write_item(const json_t *item, const bson_t *old, bson_t *out, struct
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(const uint8_t *data, size_t size)
 {
 	bson_t old = BSON_INITIALIZER, new = BSON_INITIALIZER, again = BSON_INITIALIZER;
 	const json_t *want, *old_item = NULL;
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int ret;
 
 	if (jfs_json_parse((const char *)data, size, &v, NULL))
-		return 0;
+		return;
 	want = v;
 	if (json_is_array(v) && json_array_size(v) == 2) {
 		old_item = json_array_get(v, 0);
@@ -156,5 +156,4 @@ out:
 	bson_destroy(&old);
 	bson_destroy(&new);
 	bson_destroy(&again);
-	return 0;
 }

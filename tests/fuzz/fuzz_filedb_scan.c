@@ -211,7 +211,7 @@ static void check_refused(const struct scan *s, const uint8_t *data, size_t size
 	FUZZ_CHECK(!filedb, "scanner refused a valid FileDb: %s", s->err.msg);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(const uint8_t *data, size_t size)
 {
 	struct scan whole, other;
 
@@ -236,5 +236,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		check_refused(&whole, data, size);
 	jfs_fdb_index_release(&whole.idx);
-	return 0;
 }

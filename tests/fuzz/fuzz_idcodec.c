@@ -50,7 +50,7 @@ static void name_to_id_and_back(const char *name)
 	free(id);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
 
@@ -61,5 +61,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	id_to_name_and_back(s, size);
 	name_to_id_and_back(s);
 	free(s);
-	return 0;
 }

@@ -60,7 +60,7 @@ static void round_trip(const json_t *v, int indent, int level)
 	jfs_strbuf_release(&b);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(const uint8_t *data, size_t size)
 {
 	struct jfs_err err, uerr;
 	json_t *v, *u = NULL;
@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(ret == -EINVAL && !strncmp(err.msg, "line ", 5), "refused with %d '%s'",
 			   ret, err.msg);
 		FUZZ_CHECK(uret, "the unique parser accepts what the parser refuses");
-		return 0;
+		return;
 	}
 	if (uret) {
 		FUZZ_CHECK(strstr(uerr.msg, "duplicate"),
@@ -95,5 +95,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   "render: no final newline or a NUL inside");
 	free(text);
 	json_decref(v);
-	return 0;
 }

@@ -66,7 +66,7 @@ static void check(double d)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(const uint8_t *data, size_t size)
 {
 	char text[64];
 	double d;
@@ -80,5 +80,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		text[size] = '\0';
 		check(strtod(text, NULL));
 	}
-	return 0;
 }

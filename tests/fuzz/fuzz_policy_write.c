@@ -153,7 +153,7 @@ static void shows_written(const struct jfs_policy *p, const json_t *stored, enum
 	free(rendered);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_one(const uint8_t *data, size_t size)
 {
 	struct jfs_write_result res = {0}, res2 = {0};
 	struct jfs_policy *p;
@@ -167,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int ret;
 
 	if (size < 2)
-		return 0;
+		return;
 	el = (enum jfs_elem)(data[0] % JFS_EL__COUNT);
 	if (el == JFS_EL_HISTORY)
 		idx = (data[0] >> 3) % 4;
@@ -214,5 +214,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
 	jfs_write_result_release(&res);
 	jfs_write_result_release(&res2);
-	return 0;
 }
