@@ -112,7 +112,9 @@ json_t *jfs_aws_ini_parse(const char *text, bool config_style)
 			cur = json_object_get(res, name);
 			if (!cur) {
 				cur = json_object();
-				json_object_set_new(res, name, cur);
+				/* a name that is not UTF-8 is no key, and set_new() then freed cur */
+				if (json_object_set_new(res, name, cur))
+					cur = NULL;
 			}
 			goto next;
 		}

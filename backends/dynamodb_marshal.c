@@ -27,7 +27,8 @@ static bool parse_n(const json_t *s, double *d)
 	if (!str || !*str)
 		return false;
 	*d = strtod(str, &end);
-	return *end == '\0' && !isnan(*d);
+	/* beyond a double (1e999) JavaScript reads Infinity, which JSON cannot show */
+	return *end == '\0' && isfinite(*d);
 }
 
 static json_t *typed(const char *type, json_t *val)

@@ -102,6 +102,17 @@ out_destroy:
 }
 
 /*
+ * Whether @it, over the document of @len bytes at @raw, stopped because the
+ * document ended rather than at corrupt bytes: bson_iter_next() returns
+ * false for both and sets err_off for only some corruptions (not for a key
+ * without its NUL). At a clean end it stopped at the final NUL byte.
+ */
+static bool iter_at_end(const bson_iter_t *it, const uint8_t *raw, uint32_t len)
+{
+	return !it->err_off && len >= 5 && it->off == len - 1 && raw[len - 1] == '\0';
+}
+
+/*
  * Documents nest at most this deep, as jansson parses JSON: deeper ones
  * (only a broken or hostile server can send them; MongoDB refuses past 100)
  * are an error, not a stack overflow.
@@ -114,6 +125,8 @@ static json_t *doc_to_json(const bson_iter_t *parent, bool array, unsigned depth
 			   struct jfs_err *err)
 {
 	bson_iter_t child;
+	const uint8_t *raw;
+	uint32_t len;
 	json_t *out, *v;
 
 	/* @depth containers hold this one */
@@ -124,6 +137,8 @@ static json_t *doc_to_json(const bson_iter_t *parent, bool array, unsigned depth
 	out = array ? json_array() : json_object();
 	if (!out || !bson_iter_recurse(parent, &child))
 		goto out_fail;
+	raw = child.raw;
+	len = child.len;
 	while (bson_iter_next(&child)) {
 		v = value_to_json(&child, depth + 1, err);
 		if (!v)
@@ -133,6 +148,10 @@ static json_t *doc_to_json(const bson_iter_t *parent, bool array, unsigned depth
 			jfs_err_set(err, EIO, "key '%s' is not utf-8", bson_iter_key(&child));
 			goto out_fail;
 		}
+	}
+	if (!iter_at_end(&child, raw, len)) {
+		jfs_err_set(err, EIO, "stored document is corrupt in '%s'", bson_iter_key(parent));
+		goto out_fail;
 	}
 	return out;
 out_fail:
@@ -244,6 +263,11 @@ json_t *jfs_bson_to_item(const bson_t *doc, const char *id, struct jfs_err *err)
 			jfs_err_set(err, EIO, "key '%s' is not utf-8", key);
 			goto out_decref;
 		}
+	}
+	if (!iter_at_end(&it, bson_get_data(doc), doc->len)) {
+		jfs_err_set(err, EIO, "stored document is corrupt at offset %" PRIu32,
+			    it.err_off ? it.err_off : it.off);
+		goto out_decref;
 	}
 	return item;
 out_decref:
@@ -463,7 +487,8 @@ static int append_wrapper(bson_t *b, const char *key, const json_t *v, const cha
 		} else if (json_is_object(w) && json_object_size(w) == 1) {
 			if (!parse_i64(json_string_value(json_object_get(w, "$numberLong")), &i64))
 				goto out_invalid;
-		} else if (json_is_number(w) && is_integral(jfs_json_number_value(w))) {
+		} else if (json_is_number(w) && is_integral(jfs_json_number_value(w)) &&
+			   fabs(jfs_json_number_value(w)) < 9223372036854775808.0) {
 			i64 = (int64_t)jfs_json_number_value(w);
 		} else {
 			goto out_invalid;

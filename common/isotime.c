@@ -60,6 +60,7 @@ bool jfs_iso_parse(const char *s, int64_t *ms)
 	int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, oh = 0, om = 0, nfrac = 0;
 	const char *p = s;
 	int sign = 0;
+	int64_t v;
 
 	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
 	    !digits(&p, 2, &d))
@@ -112,8 +113,11 @@ bool jfs_iso_parse(const char *s, int64_t *ms)
 	if (*p != '\0')
 		return false;
 done:
-	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
-	       sign * (oh * 3600 + om * 60)) * 1000 + frac;
+	v = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
+	     sign * (oh * 3600 + om * 60)) * 1000 + frac;
+	if (v < JFS_ISO_MIN_MS || v > JFS_ISO_MAX_MS)
+		return false;
+	*ms = v;
 	return true;
 }
 

@@ -134,7 +134,8 @@ char *jfs_name_to_id(const char *name, size_t *len)
 	size_t n = strlen(name), i, o = 0;
 	char *id;
 
-	if (n == 0 || jfs_name_is_fallback(name))
+	/* a longer name is no directory entry, so no id's canonical name */
+	if (n == 0 || n > JFS_NAME_MAX || jfs_name_is_fallback(name))
 		return NULL;
 	id = malloc(n + 1);
 	if (!id)

@@ -36,9 +36,9 @@ char *jfs_id_to_unique_name(const char *id, size_t len, unsigned attempt);
 
 /**
  * The id a name stands for. Returns a malloc()ed string (its length in
- * *@len) or NULL when @name is not the canonical name of any id (bad
- * escapes, a non-canonical spelling, not UTF-8 or a NUL byte once decoded)
- * or is a fallback name.
+ * *@len) or NULL when @name is not the canonical
+ * name of any id (bad escapes, a non-canonical spelling, not UTF-8 or a NUL
+ * byte once decoded, longer than JFS_NAME_MAX) or is a fallback name.
  */
 char *jfs_name_to_id(const char *name, size_t *len);
 

@@ -6,6 +6,10 @@
 # (unit tests and the bats e2e suites against the sanitized daemon) and
 # ends with one line "N passed, N failed, N skipped" counting unit tests and
 # single bats test cases. Exit status 0 only when nothing failed.
+# Without MESON_TEST_ARGS it also runs the fuzz targets for
+# JFS_FUZZ_SECONDS (default 10; 0 skips them) each (tests/fuzz/run.sh),
+# counted as one test; without clang-14 that test is skipped (and fails
+# when CI=true, since .ci/run installs it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$PWD"
@@ -51,10 +55,30 @@ rm -rf build-asan/tests/e2e/logs
 status=0
 meson test -C build-asan --print-errorlogs --no-rebuild "$@" || status=$?
 
+fuzz_result=
+fuzz_seconds="${JFS_FUZZ_SECONDS:-10}"
+if [[ $# -eq 0 && "$fuzz_seconds" == 0 ]]; then
+	fuzz_result=skip
+elif [[ $# -eq 0 ]]; then
+	echo "== fuzz (tests/fuzz/run.sh $fuzz_seconds)"
+	if command -v "${CC_FUZZ:-clang-14}" >/dev/null; then
+		fuzz_result=pass
+		bash tests/fuzz/run.sh "$fuzz_seconds" || fuzz_result=fail
+	elif [[ "${CI:-}" == true ]]; then
+		echo "fuzz: ${CC_FUZZ:-clang-14} not found (.ci/run installs clang-14)" >&2
+		fuzz_result=fail
+	else
+		echo "fuzz: skipped: no ${CC_FUZZ:-clang-14} (apt-get install clang-14 libclang-rt-14-dev)"
+	fi
+	if [[ $fuzz_result == fail ]]; then
+		status=1
+	fi
+fi
+
 # Count: a unit test is one test; a TAP test (the bats suites) counts its
-# test cases.
-summary="$(python3 - build-asan/meson-logs/testlog.json <<'PY'
-import json, re, sys
+# test cases; the fuzz step is one test.
+summary="$(JFS_FUZZ_RESULT="$fuzz_result" python3 - build-asan/meson-logs/testlog.json <<'PY'
+import json, os, re, sys
 passed = failed = skipped = 0
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     t = json.loads(line)
@@ -80,6 +104,13 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
         skipped += 1
     else:
         failed += 1
+fuzz = os.environ.get("JFS_FUZZ_RESULT")
+if fuzz == "pass":
+    passed += 1
+elif fuzz == "fail":
+    failed += 1
+elif fuzz == "skip":
+    skipped += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 )" || summary="0 passed, 1 failed"

@@ -208,6 +208,9 @@ static void test_marshal(void)
 			"{\"N\":\"abc\"}", "{\"N\":\"\"}", "{\"X\":1}", "{}",
 			"{\"S\":\"a\",\"N\":\"1\"}", "{\"L\":{}}", "{\"SS\":[1]}", "{\"NS\":[\"x\"]}",
 			"{\"M\":[]}", "{\"S\":1}", "[]",
+			/* no double: JavaScript would read Infinity, jovofs cannot show it */
+			"{\"N\":\"1e999\"}", "{\"N\":\"-Infinity\"}", "{\"NS\":[\"1\",\"1e400\"]}",
+			"{\"L\":[{\"N\":\"2e308\"}]}",
 		};
 		struct jfs_err err;
 		size_t i;

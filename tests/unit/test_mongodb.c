@@ -300,6 +300,9 @@ static void test_invalid_wrappers(void)
 		"{\"$oid\":5}",
 		"{\"$date\":\"yesterday\"}",
 		"{\"$date\":{\"$numberLong\":\"1x\"}}",
+		/* ms beyond int64 */
+		"{\"$date\":1e300}",
+		"{\"$date\":-9.3e18}",
 		"{\"$numberLong\":\"12x\"}",
 		"{\"$numberLong\":\"99999999999999999999\"}",
 		"{\"$numberInt\":\"3000000000\"}",
@@ -467,6 +470,43 @@ static void test_deep(unsigned depth, bool ok)
 		      err.msg);
 	json_decref(item);
 	free(buf);
+}
+
+/* corrupt bytes, at the top or inside a sub-document, are an error: never half an item */
+static void test_corrupt(void)
+{
+	static const uint8_t nested[] = {
+		27, 0, 0, 0,
+		0x10, 'a', 0, 1, 0, 0, 0,
+		0x03, 'w', 0, 12, 0, 0, 0, 0x02, 'x', 0, 9, 0, 0, 0, 0,
+		0,
+	};
+	static const uint8_t top[] = {
+		21, 0, 0, 0,
+		0x10, 'a', 0, 1, 0, 0, 0,
+		0x02, 'b', 0, 99, 0, 0, 0, 'x', 0,
+		0,
+	};
+	/* a key without its NUL: libbson stops there without an error offset */
+	static const uint8_t key[] = {
+		23, 0, 0, 0,
+		0x10, 'a', 0, 1, 0, 0, 0,
+		0x03, 'w', 0, 8, 0, 0, 0, 0x02, '$', 'o', 4,
+		0,
+	};
+	const uint8_t *docs[] = { nested, top, key };
+	size_t lens[] = { sizeof(nested), sizeof(top), sizeof(key) }, i;
+	struct jfs_err err;
+	json_t *item;
+	bson_t doc;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		CHECK(bson_init_static(&doc, docs[i], lens[i]));
+		jfs_err_clear(&err);
+		item = jfs_bson_to_item(&doc, "u", &err);
+		CHECK(!item && err.code == EIO && strstr(err.msg, "corrupt"));
+		json_decref(item);
+	}
 }
 
 static void test_redact(void)
@@ -861,6 +901,7 @@ int main(void)
 	test_old_types();
 	test_wide_object();
 	test_item();
+	test_corrupt();
 	test_redact();
 	/* nested past jansson's limit: an error, never a stack overflow (review finding 12) */
 	test_deep(1000, true);

@@ -534,6 +534,11 @@ static void test_validation(void)
 		  "cannot parse 'alice/createdAt': 'yesterday' is not an ISO-8601 time" },
 		{ JFS_EL_CREATED_AT, 0, "2026-02-30T00:00:00.000Z\n", "alice/createdAt", -EINVAL,
 		  "cannot parse 'alice/createdAt': '2026-02-30T00:00:00.000Z' is not an ISO-8601 time" },
+		/* moments the file could not show as YYYY-MM-DDTHH:MM:SS.sssZ */
+		{ JFS_EL_CREATED_AT, 0, "0000-01-01T00:30:00+01:00\n", "alice/createdAt", -EINVAL,
+		  "cannot parse 'alice/createdAt': '0000-01-01T00:30:00+01:00' is not an ISO-8601 time" },
+		{ JFS_EL_UPDATED_AT, 0, "9999-12-31T23:59:59.999-01:00", "alice/updatedAt", -EINVAL,
+		  "cannot parse 'alice/updatedAt': '9999-12-31T23:59:59.999-01:00' is not an ISO-8601 time" },
 		{ JFS_EL_UPDATED_AT, 0, "\n", "alice/updatedAt", -EINVAL,
 		  "cannot parse 'alice/updatedAt': empty" },
 		{ JFS_EL_UPDATED_AT, 0, "2026-06-30T05:50:04.034Z\n2026-06-30T05:50:04.034Z\n",
