@@ -8,8 +8,10 @@
  *    '}', in file order, hash of those bytes), the item parsed alone has
  *    that "id" (last one wins) and those createdAt/updatedAt, and when
  *    jansson parses the whole file it is an array of exactly these items;
+ *  - an item without a string "id", or with one holding a NUL, is flagged
+ *    JFS_FDB_NO_ID (kept in the file, shown as no user);
  *  - a rejected file is one jansson rejects too, or one that is not an
- *    array of objects with unique string ids. The scanner checks the
+ *    array of objects whose usable ids are unique. The scanner checks the
  *    grammar only where it matters for the index: it may accept what
  *    jansson refuses for UTF-8, \u surrogates, number range, NUL in keys
  *    or depth (those items fail later, one by one, when read).
@@ -147,7 +149,8 @@ static void check_accepted(const struct scan *s, const uint8_t *data, size_t siz
 			   "item %zu does not span '{' .. '}'", i);
 		FUZZ_CHECK(e->hash == jfs_fdb_hash(data + e->off, e->len), "item %zu: wrong hash",
 			   i);
-		FUZZ_CHECK(jfs_fdb_index_find(idx, id, e->id_len) == (long)i,
+		FUZZ_CHECK((e->flags & JFS_FDB_NO_ID) ||
+			       jfs_fdb_index_find(idx, id, e->id_len) == (long)i,
 			   "item %zu not found by its id", i);
 		FUZZ_CHECK(!(e->flags & JFS_FDB_STD_GAP) ||
 			       (e->off >= 4 && !memcmp(data + e->off - 4, ",\n  ", 4)),
@@ -161,9 +164,15 @@ static void check_accepted(const struct scan *s, const uint8_t *data, size_t siz
 		}
 		FUZZ_CHECK(json_is_object(item), "item %zu is not an object", i);
 		jid = json_object_get(item, "id");
-		FUZZ_CHECK(json_is_string(jid) && json_string_length(jid) == e->id_len &&
-			       !memcmp(json_string_value(jid), id, e->id_len),
-			   "item %zu: index id differs from the item's \"id\"", i);
+		if (e->flags & JFS_FDB_NO_ID)
+			/* kept, shown as no user: no string id, or one with a NUL */
+			FUZZ_CHECK(!json_is_string(jid) ||
+				       memchr(json_string_value(jid), '\0', json_string_length(jid)),
+				   "item %zu with a usable \"id\" is flagged as having none", i);
+		else
+			FUZZ_CHECK(json_is_string(jid) && json_string_length(jid) == e->id_len &&
+				       !memcmp(json_string_value(jid), id, e->id_len),
+				   "item %zu: index id differs from the item's \"id\"", i);
 		FUZZ_CHECK(item_time(item, "createdAt") == e->created_ms,
 			   "item %zu: createdAt %lld in the index", i, (long long)e->created_ms);
 		FUZZ_CHECK(item_time(item, "updatedAt") == e->updated_ms,
@@ -174,6 +183,12 @@ static void check_accepted(const struct scan *s, const uint8_t *data, size_t siz
 		json_decref(item);
 	}
 	json_decref(root);
+}
+
+/* Whether @id names a user: a string without NUL (jansson's strings are UTF-8). */
+static bool usable_id(const json_t *id)
+{
+	return json_is_string(id) && !memchr(json_string_value(id), '\0', json_string_length(id));
 }
 
 /* The scanner refused: jansson must refuse, or the file is no FileDb. */
@@ -194,14 +209,17 @@ static void check_refused(const struct scan *s, const uint8_t *data, size_t size
 	for (i = 0; filedb && i < n; i++) {
 		json_t *a = json_object_get(json_array_get(root, i), "id");
 
-		if (!json_is_string(a)) {
+		if (!json_is_object(json_array_get(root, i))) {
 			filedb = false;
 			break;
 		}
+		/* items without a usable id are kept aside: no duplicate among them */
+		if (!usable_id(a))
+			continue;
 		for (j = 0; j < i; j++) {
 			json_t *b = json_object_get(json_array_get(root, j), "id");
 
-			if (json_string_length(a) == json_string_length(b) &&
+			if (usable_id(b) && json_string_length(a) == json_string_length(b) &&
 			    !memcmp(json_string_value(a), json_string_value(b),
 				    json_string_length(a)))
 				filedb = false;

@@ -3,7 +3,8 @@
  *
  * The input is an id (any bytes). Its name must be a valid directory entry
  * (not empty, not "." or "..", no '/' or NUL, at most NAME_MAX bytes); a
- * name that is not a fallback decodes back to exactly the id, a fallback
+ * name that is not a fallback decodes back to exactly the id (none when the
+ * id holds a NUL or is not UTF-8: no store keeps such ids), a fallback
  * name (holds "%~") decodes to nothing. The same bytes, taken as a name
  * (up to the first NUL, no '/'), either decode to nothing or to an id whose
  * name is exactly that name again: every name stands for one id at most.
@@ -25,6 +26,10 @@ static void id_to_name_and_back(const char *id, size_t len)
 	back = jfs_name_to_id(name, &blen);
 	if (jfs_name_is_fallback(name)) {
 		FUZZ_CHECK(!back, "fallback name '%s' decodes", name);
+	} else if (memchr(id, '\0', len) || !jfs_utf8_valid(id, len)) {
+		/* no store keeps such an id: its name stands for none */
+		FUZZ_CHECK(!back, "'%s' decodes, though its id holds a NUL or is not UTF-8",
+			   name);
 	} else {
 		FUZZ_CHECK(back && blen == len && !memcmp(back, id, len),
 			   "'%s' does not decode back to its id", name);
