@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,11 +290,16 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 							   "'filedb.pathToFile' must be a non-empty string");
 				path = json_string_value(val);
 			} else if (!strcmp(key, "staleRewriteWindowMs")) {
-				/* jovofs's own: how long saved edits are guarded (0: not at all) */
-				if (!json_is_integer(val) || json_integer_value(val) < 0)
+				/*
+				 * jovofs's own: how long saved edits are guarded (0: not at
+				 * all). A config file's numbers are JavaScript's: 0 is 0.0.
+				 */
+				double ms = json_is_number(val) ? jfs_json_number_value(val) : -1;
+
+				if (!(ms >= 0 && ms <= 1e12 && ms == floor(ms)))
 					return jfs_err_set(err, EINVAL, "'filedb.staleRewriteWindowMs' "
-							   "must be an integer >= 0");
-				guard_ms = json_integer_value(val);
+							   "must be a whole number >= 0");
+				guard_ms = (int64_t)ms;
 			} else {
 				jfs_log(LOG_WARNING, "unknown key 'filedb.%s' ignored", key);
 			}
