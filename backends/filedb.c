@@ -800,6 +800,7 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 	struct fdb_pending *e;
 	struct jfs_err ferr;
 	int fret, ret;
+	long i;
 
 	if (st->read_only)
 		return jfs_err_set(err, EROFS, "'%s' is read-only", st->path);
@@ -831,6 +832,10 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 	jfs_fdb_pend_clear(e);
 	e->kind = P_REMOVE;
 	e->replace = false;
+	/* what is removed: the item as the file holds it now, or none (never saved) */
+	i = jfs_fdb_index_find(&st->cur->idx, id, strlen(id));
+	e->remove_had = i >= 0;
+	e->base_hash = i >= 0 ? st->cur->idx.items[i].hash : 0;
 	jfs_fdb_pend_touched(st, e);
 	pthread_mutex_unlock(&st->lock);
 	return 0;
