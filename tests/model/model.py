@@ -32,7 +32,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -1691,11 +1690,9 @@ class Runner:
         else:
             # code: rmdir history/ removes the items it shows (SEMANTICS: "succeeds once its
             # items are removed; ENOTEMPTY otherwise")
-            n = 0
             t = self.now_window(uid, t0, t1, writes=10)
             while m.hist_count(m.items[uid]) > 0:
                 m.remove(uid, "history", 0, t)
-                n += 1
             want = "OK"
         self.outcome(got, want)
 
@@ -2140,7 +2137,8 @@ def main():
     ap.add_argument("--no-regress", action="store_true",
                     help="skip the regression sequences of tests/model/regress/")
     ap.add_argument("--budget", type=float, default=0, help="stop starting sequences after S seconds")
-    ap.add_argument("--shrink-time", type=float, default=90)
+    ap.add_argument("--shrink-time", type=float, default=90,
+                    help="seconds to shrink the first failing sequence (0: do not)")
     ap.add_argument("--keep", action="store_true", help="keep every sequence's files")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
@@ -2193,7 +2191,7 @@ def main():
                 msg = str(e)
                 log("FAIL %s seed %d: %s" % (args.backend, seed, msg))
                 log("  rerun: %s" % (rerun % seed))
-                if args.shrink_time > 0 and not args.replay:
+                if args.shrink_time > 0 and not args.replay and failed == 1:
                     small, smsg, runs = shrink(env, seq, msg, args.shrink_time, log)
                     path = os.path.join(args.work, "shrunk-%s-%d.json" % (args.backend, seed))
                     with open(path, "w") as f:
