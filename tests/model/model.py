@@ -2149,7 +2149,9 @@ def main():
     seeds = args.seed or list(range(args.first_seed, args.first_seed + args.sequences))
     failed = 0
     ran = 0
-    rerun = "tests/model/run.bash %s --seed %%d" % args.backend
+    rerun = "JOVOFS_BIN=%s tests/model/run.bash %s --steps %d --seed %%d" % (
+        os.path.relpath(args.jovofs, REPO) if args.jovofs.startswith(REPO) else args.jovofs,
+        args.backend, args.steps)
     try:
         if not args.no_regress and not args.seed and not args.replay:
             rdir = os.path.join(HERE, "regress")
