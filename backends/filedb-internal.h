@@ -87,6 +87,12 @@ struct fdb_pending {
 	json_t *base;
 	uint64_t base_hash;
 	json_t *result;           /* P_PUT: the new item; never modified */
+	/*
+	 * P_REMOVE: whether the file held the item when the removal was
+	 * accepted (base_hash: its bytes' hash). Another writer that changes
+	 * it, or creates it, before the save wins: the removal is dropped.
+	 */
+	bool remove_had;
 	bool reapply;             /* P_MODIFY: only a guard's re-apply, no edit since */
 	bool fail_reported;       /* a failed save was reported since the last change */
 };

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,11 +319,16 @@ static int filedb_open(const json_t *conf, const struct jfs_store_options *opts,
 							   "'filedb.pathToFile' must be a non-empty string");
 				path = json_string_value(val);
 			} else if (!strcmp(key, "staleRewriteWindowMs")) {
-				/* jovofs's own: how long saved edits are guarded (0: not at all) */
-				if (!json_is_integer(val) || json_integer_value(val) < 0)
+				/*
+				 * jovofs's own: how long saved edits are guarded (0: not at
+				 * all). A config file's numbers are JavaScript's: 0 is 0.0.
+				 */
+				double ms = json_is_number(val) ? jfs_json_number_value(val) : -1;
+
+				if (!(ms >= 0 && ms <= 1e12 && ms == floor(ms)))
 					return jfs_err_set(err, EINVAL, "'filedb.staleRewriteWindowMs' "
-							   "must be an integer >= 0");
-				guard_ms = json_integer_value(val);
+							   "must be a whole number >= 0");
+				guard_ms = (int64_t)ms;
 			} else {
 				jfs_log(LOG_WARNING, "unknown key 'filedb.%s' ignored", key);
 			}
@@ -859,6 +865,7 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 	struct fdb_pending *e;
 	struct jfs_err ferr;
 	int fret, ret;
+	long i;
 
 	if ((ret = check_writable(st, err)))
 		return ret;
@@ -890,6 +897,10 @@ static int filedb_remove(struct jfs_store *store, const char *id, struct jfs_err
 	jfs_fdb_pend_clear(e);
 	e->kind = P_REMOVE;
 	e->replace = false;
+	/* what is removed: the item as the file holds it now, or none (never saved) */
+	i = jfs_fdb_index_find(&st->cur->idx, id, strlen(id));
+	e->remove_had = i >= 0;
+	e->base_hash = i >= 0 ? st->cur->idx.items[i].hash : 0;
 	jfs_fdb_pend_touched(st, e);
 	pthread_mutex_unlock(&st->lock);
 	return 0;

@@ -370,6 +370,16 @@ void jfs_fdb_pend_rebase(struct filedb_store *st)
 				e->replace = false;
 			continue;
 		}
+		if (e->kind == P_REMOVE) {
+			/* no removal deletes a change it has not seen (DESIGN 5) */
+			if (!e->remove_had && i >= 0)
+				pend_drop_conflict(st, e, "another writer created it meanwhile; "
+					      "not deleted");
+			else if (e->remove_had && i >= 0 && s->idx.items[i].hash != e->base_hash)
+				pend_drop_conflict(st, e, "another writer changed it meanwhile; "
+					      "not deleted");
+			continue;
+		}
 		if (e->kind != P_MODIFY)
 			continue;
 		if (i < 0) {

@@ -179,6 +179,13 @@ struct jfs_user {
 	int64_t updated_ms;
 	struct jfs_hnode hnode_id, hnode_name;
 
+	/*
+	 * fs/node.c: when the session.json that the kernel's cached listing
+	 * of the directory holds expires (ms), 0: none. The listing is then
+	 * dropped at the directory's next getattr (jfs_node_listing_expired()).
+	 */
+	int64_t listed_session_until;
+
 	struct jfs_ucache cache;        /* fs/rcache.c */
 	struct jfs_uerrors errors;      /* fs/commit.c */
 	struct jfs_handle *handles;     /* fs/handle.c: open handles of its files */
@@ -361,6 +368,12 @@ bool jfs_dir_add(struct jfs *fs, struct jfs_dirbuf *db, const char *name, fuse_i
 		 mode_t mode);
 /** Fill @db with directory @ino's entries from db->off. 0 or -errno. [L-drop] */
 int jfs_node_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino);
+/**
+ * Whether @ino is a user directory whose cached listing shows a session
+ * that has expired since: the caller drops the kernel's listing
+ * (jfs_notify_inode_now()); asked once. [L]
+ */
+bool jfs_node_listing_expired(struct jfs *fs, fuse_ino_t ino);
 
 /* ---- the .jovofs/ folder (fs/status.c) ---- */
 

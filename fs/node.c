@@ -187,12 +187,39 @@ void jfs_node_meta_release(struct jfs_user *u)
 	u->nmeta = 0;
 }
 
-static void dir_attr(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, struct stat *st)
+static void dir_attr(struct jfs *fs, struct jfs_user *u, fuse_ino_t ino, struct stat *st,
+		     double *timeout)
 {
 	jfs_node_base_attr(fs, st, ino, S_IFDIR | fs->opts.dmode, jfs_user_mtime(fs, u));
-	if (jfs_node_kind(ino) == JFS_NODE_USER_DIR && fs->policy.cfg.enabled[JFS_EL_HISTORY])
-		st->st_nlink = 3;
 	apply_meta(meta_of(u, jfs_ino_sub(ino), false), st);
+	if (jfs_node_kind(ino) != JFS_NODE_USER_DIR)
+		return;
+	if (fs->policy.cfg.enabled[JFS_EL_HISTORY])
+		st->st_nlink = 3;
+	/*
+	 * The kernel refreshes a directory's attributes before it serves a
+	 * listing from its cache: make that happen when a listed session
+	 * expires, so the getattr can drop the listing (ops.c)
+	 */
+	if (u->listed_session_until > 0) {
+		double left = (double)(u->listed_session_until - jfs_now_ms()) / 1000.0;
+
+		if (left < 0)
+			left = 0;
+		if (left < *timeout)
+			*timeout = left;
+	}
+}
+
+bool jfs_node_listing_expired(struct jfs *fs, fuse_ino_t ino)
+{
+	struct jfs_user *u;
+
+	if (jfs_node_kind(ino) != JFS_NODE_USER_DIR || !(u = jfs_user_by_ino(fs, ino)) ||
+	    u->listed_session_until <= 0 || jfs_now_ms() <= u->listed_session_until)
+		return false;
+	u->listed_session_until = 0;
+	return true;
 }
 
 /* An element file or record.json: rendered once to know its size. [L-drop] */
@@ -292,7 +319,7 @@ int jfs_node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *timeo
 				return rc;
 			json_decref(item);
 		}
-		dir_attr(fs, u, ino, st);
+		dir_attr(fs, u, ino, st, timeout);
 		return 0;
 	default:
 		return file_attr(fs, u, ino, st, timeout);
@@ -572,6 +599,12 @@ static bool readdir_files(struct jfs *fs, struct jfs_dirbuf *db, struct jfs_user
 {
 	unsigned s;
 
+	/* the listing goes stale when the session it shows expires: see dir_attr() */
+	u->listed_session_until = 0;
+	if (fs->policy.cfg.enabled[JFS_EL_SESSION] && file_exists(fs, item, JFS_SUB_SESSION) &&
+	    jfs_item_session_updated_ms(item) >= 0)
+		u->listed_session_until = jfs_item_session_updated_ms(item) +
+					  fs->policy.cfg.session_expires_s * 1000;
 	for (s = JFS_SUB_USER; s <= JFS_SUB_RECORD; s++) {
 		if (s == JFS_SUB_HISTDIR) {
 			if (!fs->policy.cfg.enabled[JFS_EL_HISTORY])

@@ -122,12 +122,23 @@ void jfs_invalidate_user(struct jfs *fs, struct jfs_user *u, const json_t *old_i
 
 	if (!fs->se)
 		return;
-	for (sub = JFS_SUB_DIR; sub <= JFS_SUB_RECORD; sub++)
-		jfs_notify_inode(fs, jfs_user_ino(u, sub));
+	/*
+	 * Attributes now (it takes no lock of the kernel's that a request in
+	 * progress may hold), so a stat right after a commit shows the new
+	 * times; pages by the notify thread
+	 */
 	if (nhist > JFS_HIST_MAX)
 		nhist = JFS_HIST_MAX;
-	for (i = 0; i < nhist; i++)
+	for (sub = JFS_SUB_DIR; sub <= JFS_SUB_RECORD; sub++) {
+		jfs_notify_inode_now(fs, jfs_user_ino(u, sub), -1);
+		jfs_notify_inode(fs, jfs_user_ino(u, sub));
+	}
+	for (i = 0; i < nhist; i++) {
+		/* an item shown before or after has attributes the kernel may hold */
+		if (i < old_n || i < new_n)
+			jfs_notify_inode_now(fs, jfs_user_ino(u, (unsigned)(JFS_SUB_HIST0 + i)), -1);
 		jfs_notify_inode(fs, jfs_user_ino(u, (unsigned)(JFS_SUB_HIST0 + i)));
+	}
 	for (sub = JFS_SUB_USER; sub <= JFS_SUB_RECORD; sub++)
 		if (((before ^ after) >> sub) & 1)
 			jfs_notify_entry(fs, jfs_user_ino(u, JFS_SUB_DIR), jfs_sub_name(sub));

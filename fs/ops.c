@@ -93,6 +93,7 @@ static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct jfs *fs = jfs_ctx(req);
 	double timeout;
 	struct stat st;
+	bool stale;
 	int rc;
 
 	if (ino == JFS_INO_ROOT)
@@ -100,7 +101,14 @@ static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	rc = jfs_node_attr(fs, ino, &st, &timeout);
+	stale = rc == 0 && jfs_node_listing_expired(fs, ino);
 	pthread_mutex_unlock(&fs->lock);
+	/*
+	 * A listing that shows an expired session.json: dropped before the
+	 * kernel, which asked for these attributes first, serves it again
+	 */
+	if (stale)
+		jfs_notify_inode_now(fs, ino, 0);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
