@@ -836,7 +836,11 @@ class Mount:
             log.write(("=== mount: %s -f -o config=%s %s %s\n" % (
                 self.binary, self.cfgfile, " ".join(self.args), self.mnt)).encode())
             log.flush()
-            self.proc = subprocess.Popen([self.binary, "-f", "-o", "config=" + self.cfgfile] +
+            # each mount's journal beside it (the default is /var/lib/jovofs for root)
+            journal = os.path.join(os.path.dirname(os.path.abspath(self.mnt)),
+                                   "journal-" + os.path.basename(self.mnt), "jfs.journal")
+            self.proc = subprocess.Popen([self.binary, "-f", "-o", "config=" + self.cfgfile,
+                                          "-o", "journal=" + journal] +
                                          self.args + [self.mnt], stdout=log, stderr=log,
                                          stdin=subprocess.DEVNULL)
         deadline = time.time() + 20 * SLOW
