@@ -1357,6 +1357,19 @@ static void ddb_describe(struct jfs_store *st, json_t *out)
 			    json_string(s->cred.session_token ? "(set)" : "(none)"));
 }
 
+static void ddb_summary(struct jfs_store *st, json_t *out)
+{
+	struct ddb_store *s = ddb_from_store(st);
+	struct jfs_strbuf sb;
+
+	jfs_strbuf_init(&sb);
+	jfs_strbuf_addf(&sb, "table '%s' at '%s' (region %s)", s->table, s->endpoint,
+			s->region ? s->region : "?");
+	json_object_set_new(out, "target", json_string(sb.buf));
+	jfs_strbuf_release(&sb);
+	json_object_set_new(out, "credentials", json_string(s->cred.source));
+}
+
 static void ddb_close(struct jfs_store *st)
 {
 	ddb_free(ddb_from_store(st));
@@ -1383,5 +1396,6 @@ const struct jfs_backend_ops jfs_backend_dynamodb = {
 	.sync = ddb_sync,
 	.changes = NULL,
 	.describe = ddb_describe,
+	.summary = ddb_summary,
 	.close = ddb_close,
 };

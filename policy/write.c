@@ -316,7 +316,7 @@ static int commit(const struct edit *e, json_t *base, struct jfs_write_result *r
 			goto out_base;
 		t0 = jfs_mono_ns();
 		ret = st->ops->update(st, e->id, &b.patch, err);
-		jfs_policy_time(e->p, JFS_BOP_WRITE, t0);
+		jfs_policy_time(e->p, JFS_BOP_WRITE, t0, ret);
 		if (!ret) {
 			res->item = jfs_patch_apply(base, &b.patch);
 			goto out_patch;
@@ -515,7 +515,7 @@ int jfs_policy_create(struct jfs_policy *p, const char *id, struct jfs_write_res
 
 	t0 = jfs_mono_ns();
 	ret = p->store->ops->create(p->store, id, item, err);
-	jfs_policy_time(p, JFS_BOP_WRITE, t0);
+	jfs_policy_time(p, JFS_BOP_WRITE, t0, ret);
 	if (ret == -EEXIST) {
 		jfs_err_set(err, EEXIST, "cannot create user '%s': it exists", id);
 		goto out_decref;
@@ -537,7 +537,7 @@ int jfs_policy_remove(struct jfs_policy *p, const char *id, struct jfs_err *err)
 	uint64_t t0 = jfs_mono_ns();
 	int ret = p->store->ops->remove(p->store, id, err);
 
-	jfs_policy_time(p, JFS_BOP_WRITE, t0);
+	jfs_policy_time(p, JFS_BOP_WRITE, t0, ret);
 	if (ret && ret != -ENOENT)
 		jfs_err_prefix(err, "cannot remove user '%s'", id);
 	return ret;
