@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -19,6 +20,7 @@ enum {
 	KEY_VERSION,
 	KEY_RO,
 	KEY_DROP,
+	KEY_CHECK,
 };
 
 static const struct fuse_opt jfs_opt_spec[] = {
@@ -35,6 +37,8 @@ static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("max_file_size=%zu", max_file_size, 0),
 	JFS_OPT("cache_size=%zu", cache_size, 0),
 	JFS_OPT("snapshot_max=%zu", snapshot_max, 0),
+	JFS_OPT("metrics_listen=%s", metrics_listen, 0),
+	FUSE_OPT_KEY("--check", KEY_CHECK),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -106,6 +110,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 1; /* the kernel mounts read-only too */
 	case KEY_DROP:
 		return 0;
+	case KEY_CHECK:
+		o->check = 1;
+		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		/* mount.fuse3 passes "SOURCE MOUNTPOINT": keep both, decide after parsing */
 		if (o->nonopts >= 2) {
@@ -174,12 +181,15 @@ void jfs_options_usage(const char *prog)
 	char arg[64];
 	size_t i;
 
-	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
+	       "       %s --check [options] [SOURCE] [MOUNTPOINT]\n\n"
 	       "SOURCE (as mount(8) passes it): filedb:PATH, dynamodb:TABLE, mongodb or a config file\n\n"
 	       "Shows the users of a Jovo v4 app's database as files.\n\n"
 	       "jovofs options:\n"
+	       "    --check                check the config, the credentials and the backend (one\n"
+	       "                           listing page), print a summary and exit: 0 when all is well\n"
 	       "    -o config=FILE         JSON config: backend parts in Jovo's shape and storedElements\n",
-	       prog);
+	       prog, prog);
 	for (i = 0; jfs_policy_backend_name(i); i++) {
 		for (opt = jfs_policy_backend_options(i); opt && opt->name; opt++) {
 			snprintf(arg, sizeof(arg), "%s%s%s", opt->name, opt->arg ? "=" : "",
@@ -197,6 +207,8 @@ void jfs_options_usage(const char *prog)
 	       "    -o max_file_size=N     largest element file a write may make (default 1048576)\n"
 	       "    -o cache_size=N        bytes of parsed records kept in memory (default 33554432)\n"
 	       "    -o snapshot_max=N      bytes of file versions readers' snapshots share (default 67108864)\n"
+	       "    -o metrics_listen=ADDR:PORT\n"
+	       "                           serve .jovofs/metrics at http://ADDR:PORT/metrics (Prometheus)\n"
 	       "\n"
 	       "Secrets (MongoDB passwords, AWS keys) are read only from the config file\n"
 	       "or the environment, never from the command line.\n\n");
@@ -359,10 +371,20 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
 	o->snapshot_max = 64 << 20;
 	if (fuse_opt_parse(args, o, jfs_opt_spec, opt_proc) == -1)
 		return -1;
-	if (o->nonopts == 2 && apply_source(o, o->nonopt[0]) < 0)
-		return -1;
-	if (o->nonopts > 0 && fuse_opt_add_arg(args, o->nonopt[o->nonopts - 1]) == -1)
-		return -1;
+	if (o->check) {
+		/* SOURCE [MOUNTPOINT], or a lone MOUNTPOINT (a directory): the mount's own words */
+		struct stat sb;
+
+		if (o->nonopts == 2 ||
+		    (o->nonopts == 1 && (stat(o->nonopt[0], &sb) || !S_ISDIR(sb.st_mode))))
+			if (apply_source(o, o->nonopt[0]) < 0)
+				return -1;
+	} else {
+		if (o->nonopts == 2 && apply_source(o, o->nonopt[0]) < 0)
+			return -1;
+		if (o->nonopts > 0 && fuse_opt_add_arg(args, o->nonopt[o->nonopts - 1]) == -1)
+			return -1;
+	}
 	if (o->show_help || o->show_version)
 		return 0;
 	if (o->cache_timeout < 0 || o->write_delay_ms < 0 || o->retry_ms < 0 ||
@@ -383,6 +405,7 @@ void jfs_options_release(struct jfs *fs)
 	size_t i;
 
 	free(o->config_file);
+	free(o->metrics_listen);
 	for (i = 0; i < o->nbargs; i++) {
 		free(o->bargs[i].name);
 		free(o->bargs[i].value);
