@@ -1408,6 +1408,11 @@ int jfs_aws_provider_get(struct jfs_aws_provider *p, struct jfs_aws_cred *c, str
 		pthread_mutex_lock(&p->lock);
 		p->fetching = false;
 		pthread_cond_broadcast(&p->cond);
+		if (p->src != s) {
+			/* a reload replaced the source meanwhile: its keys, not these */
+			keys_release(&k);
+			continue;
+		}
 		if (ret) {
 			p->failures++;
 			p->last_err = e;
@@ -1420,7 +1425,6 @@ int jfs_aws_provider_get(struct jfs_aws_provider *p, struct jfs_aws_cred *c, str
 			pthread_mutex_unlock(&p->lock);
 			return ret;
 		}
-		/* a reload may have replaced the source meanwhile: its keys are still good */
 		keys_release(&p->cur);
 		p->cur = k;
 		p->fetched_at = jfs_mono_ms();

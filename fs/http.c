@@ -193,7 +193,9 @@ struct jfs_http *jfs_http_start(struct jfs *fs, int fd, struct jfs_err *err)
 		return NULL;
 	}
 	h->fs = fs;
-	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+	/* MHD_USE_AUTO: epoll, not select(), which fails on descriptors past 1023 */
+	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+				  MHD_USE_ERROR_LOG, 0, NULL,
 				  NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,

@@ -110,8 +110,7 @@ static void reload(struct jfs_service *svc)
 	int ret;
 
 	notify(svc, "RELOADING=1");
-	jfs_log(LOG_INFO, "SIGHUP: reloading the %s backend's credentials",
-		svc->fs->backend_name);
+	jfs_log(LOG_INFO, "SIGHUP: reloading credentials (%s backend)", svc->fs->backend_name);
 	jfs_err_clear(&err);
 	ret = jfs_policy_reload(&svc->fs->policy, &err);
 	if (ret)

@@ -231,7 +231,7 @@ EOF
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"profile proc: credential_process: the command failed (exit status 3)"* ]]
-	run "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG" "$JFS_MNT"
+	run timeout 60 "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG" "$JFS_MNT"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"profile proc: credential_process"* ]]
 	not jfs_is_mounted

@@ -134,20 +134,25 @@ teardown() {
 }
 
 @test "metrics_listen: a taken port or a bad address fails the mount, saying why" {
+	require_backend filedb # the same for every backend
 	local port
 	port="$(free_port)"
 	python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(30)' "$port" 3>&- &
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+open(sys.argv[2], "w").close(); time.sleep(30)' "$port" "$JFS_TMP/held" 3>&- &
 	local holder=$!
-	sleep 0.3
+	for _ in $(seq 200); do
+		[[ -e "$JFS_TMP/held" ]] && break
+		sleep 0.02
+	done
 	make_config
-	run "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG,metrics_listen=127.0.0.1:$port" "$JFS_MNT"
+	run timeout 20 "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG,metrics_listen=127.0.0.1:$port" "$JFS_MNT"
 	kill "$holder"
 	wait "$holder" 2>/dev/null || true
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"metrics_listen '127.0.0.1:$port'"*"in use"* ]]
 	not jfs_is_mounted
-	run "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG,metrics_listen=somewhere" "$JFS_MNT"
+	run timeout 20 "$JOVOFS_BIN" -f -o "config=$JFS_CONFIG,metrics_listen=somewhere" "$JFS_MNT"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"is not ADDR:PORT"* ]]
 	not jfs_is_mounted
@@ -209,6 +214,7 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.
 }
 
 @test "mount-scripts/jovofs@.service: its ExecStartPre and ExecStart lines check, mount and notify" {
+	require_backend filedb # the unit is the same for every backend
 	local unit="$JFS_REPO/mount-scripts/jovofs@.service" etc="$BATS_TEST_TMPDIR/etc"
 	mkdir -p "$etc"
 	make_config
