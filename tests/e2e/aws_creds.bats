@@ -27,7 +27,7 @@ teardown_file() {
 
 setup() {
 	require_backend dynamodb
-	JFS_PROXY_PID= JFS_STANDIN_PID= JFS_IMDS_PID=
+	JFS_PROXY_PID='' JFS_STANDIN_PID='' JFS_IMDS_PID=''
 	jfs_setup
 	# every test starts from no credentials at all; HOME is the test's own
 	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE

@@ -245,7 +245,7 @@ open(sys.argv[2], "w").close(); time.sleep(30)' "$port" "$JFS_TMP/held" 3>&- &
 		sleep 0.05
 	done
 	grep -q 'READY=1' "$msgs"
-	[ "$(cat "$JFS_MNT/alice/user.json" | jq -c .data)" = '{}' ]
+	[ "$(jq -c .data "$JFS_MNT/alice/user.json")" = '{}' ]
 	if command -v systemd-analyze >/dev/null; then
 		# the unit's syntax, as systemd reads it (no running systemd needed)
 		cp "$unit" "$BATS_TEST_TMPDIR/jovofs@.service"
