@@ -75,6 +75,14 @@ static const char *section_profile(char *sect, bool config_style)
 		return sect;
 	if (!strncmp(sect, "profile", 7) && (sect[7] == ' ' || sect[7] == '\t'))
 		return trim(sect + 8);
+	/* kept under its own name for SSO profiles: "[sso-session x]" -> "sso-session x" */
+	if (!strncmp(sect, "sso-session", 11) && (sect[11] == ' ' || sect[11] == '\t')) {
+		char *name = trim(sect + 12);
+
+		memmove(sect + 12, name, strlen(name) + 1);
+		sect[11] = ' ';
+		return sect;
+	}
 	return NULL;
 }
 

@@ -76,6 +76,21 @@ typedef void jfs_failed_fn(void *data, const char *id, const json_t *keys,
 			   const struct jfs_err *e);
 
 /**
+ * One sample of a backend's own metric, for .jovofs/metrics and the
+ * Prometheus endpoint (ops->metrics). Strings are borrowed for the call.
+ */
+struct jfs_metric {
+	const char *name;   /**< without the "jovofs_" prefix: "filedb_pending_edits" */
+	const char *type;   /**< "counter" or "gauge" */
+	const char *help;   /**< one line */
+	const char *labels; /**< NULL, or Prometheus labels with braces: {source="imds"} */
+	double value;
+};
+
+/** Receives the samples of ops->metrics; samples of one name come together. */
+typedef void jfs_metric_fn(void *data, const struct jfs_metric *m);
+
+/**
  * A mount option of a backend's (-o NAME=VALUE, or -o NAME for a flag):
  * it sets one value of the backend's config part, in Jovo's shape, so the
  * command line needs no code that knows where a backend keeps what.
@@ -168,6 +183,27 @@ struct jfs_backend_ops {
 	 * under the fs layer's lock.
 	 */
 	void (*describe)(struct jfs_store *st, json_t *out);
+
+	/**
+	 * Optional: add to @out what `jovofs --check` prints of this store:
+	 * "target", one line naming what is mounted ("table 'T' at URL"), and
+	 * "credentials", where they came from (never a secret); no I/O.
+	 */
+	void (*summary)(struct jfs_store *st, json_t *out);
+
+	/**
+	 * Optional: call @fn for each of the backend's own metrics (pending
+	 * edits, credential refreshes, ...), current values. No I/O, only the
+	 * store's own short locks: it is called under the fs layer's lock.
+	 */
+	void (*metrics)(struct jfs_store *st, jfs_metric_fn *fn, void *data);
+
+	/**
+	 * Optional: reload what comes from outside the config (credentials)
+	 * now, on SIGHUP. May do I/O; called from a thread of its own while
+	 * other ops run. Returns 0 or -errno; a failure keeps what was there.
+	 */
+	int (*reload)(struct jfs_store *st, struct jfs_err *err);
 
 	/** Write back what is pending, stop threads, free the store. */
 	void (*close)(struct jfs_store *st);

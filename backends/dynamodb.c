@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "backends/aws_cred.h"
@@ -75,7 +76,9 @@ struct ddb_store {
 	char *endpoint; /* as configured, for messages and describe() */
 	char *url;      /* endpoint with a path */
 	char *sigv4;    /* "aws:amz:REGION:dynamodb" */
-	struct jfs_aws_cred cred;
+	struct jfs_aws_cred cred; /* the region and where it came from; no keys */
+	struct jfs_aws_provider *creds; /* the keys, refreshed (thread-safe) */
+	char *endpoint_conf; /* the configured endpoint, NULL: from the region (set at start) */
 
 	/* from start() on */
 	bool curl_ready;
@@ -105,6 +108,8 @@ struct ddb_resp {
 	const char *type;     /* __type after '#', borrowed from body */
 	const char *message;  /* borrowed from body */
 };
+
+static void set_region(struct ddb_store *s, const char *region);
 
 static struct ddb_store *ddb_from_store(struct jfs_store *st)
 {
@@ -197,10 +202,14 @@ static int ddb_map_error(const struct ddb_store *s, enum ddb_op op, const struct
 		return jfs_err_set(err, EAGAIN, "dynamodb throttled %s on table '%s': %s: %s",
 				   op_names[op], s->table, type, msg);
 	}
-	if (type_is(type, credential_types) || r->status == 401 || r->status == 403)
+	if (type_is(type, credential_types) || r->status == 401 || r->status == 403) {
+		char src[256];
+
+		jfs_aws_provider_source(s->creds, src, sizeof(src));
 		return jfs_err_set(err, EACCES,
 				   "dynamodb refused the credentials from %s: %s: %s",
-				   s->cred.source, type ? type : "http 403", msg);
+				   src, type ? type : "http 403", msg);
+	}
 	if (type && !strcmp(type, "ResourceNotFoundException")) {
 		if (op == DDB_DESCRIBE_TABLE)
 			return jfs_err_set(err, ENOENT, "table '%s' not found", s->table);
@@ -337,8 +346,6 @@ static struct ddb_conn *pool_get(struct ddb_store *s)
 	curl_easy_setopt(c->curl, CURLOPT_URL, s->url);
 	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_AWS_SIGV4, s->sigv4);
-	curl_easy_setopt(c->curl, CURLOPT_USERNAME, s->cred.access_key_id);
-	curl_easy_setopt(c->curl, CURLOPT_PASSWORD, s->cred.secret_access_key);
 	return c;
 }
 
@@ -362,8 +369,9 @@ static void pool_put(struct ddb_store *s, struct ddb_conn *c)
  * POST @body once. Fills @r (release r->body); returns -ENOMEM only when
  * no handle could be made, every other outcome is in @r.
  */
-static int ddb_http(struct ddb_store *s, const char *op, const char *body, size_t len,
-		    const char *const *extra, struct ddb_resp *r, char **raw)
+static int ddb_http(struct ddb_store *s, const struct jfs_aws_cred *cred, const char *op,
+		    const char *body, size_t len, const char *const *extra, struct ddb_resp *r,
+		    char **raw)
 {
 	struct curl_slist *hdrs = NULL, *tmp;
 	struct jfs_strbuf sb, line;
@@ -381,9 +389,9 @@ static int ddb_http(struct ddb_store *s, const char *op, const char *body, size_
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-amz-json-1.0");
 	jfs_strbuf_addf(&line, "X-Amz-Target: " DDB_TARGET_PREFIX "%s", op);
 	hdrs = curl_slist_append(hdrs, line.buf);
-	if (s->cred.session_token) {
+	if (cred->session_token) {
 		jfs_strbuf_setlen(&line, 0);
-		jfs_strbuf_addf(&line, "X-Amz-Security-Token: %s", s->cred.session_token);
+		jfs_strbuf_addf(&line, "X-Amz-Security-Token: %s", cred->session_token);
 		hdrs = curl_slist_append(hdrs, line.buf);
 		memset(line.buf, 0, line.len);
 	}
@@ -394,6 +402,9 @@ static int ddb_http(struct ddb_store *s, const char *op, const char *body, size_
 		goto out_put;
 	}
 	c->errbuf[0] = '\0';
+	/* the keys of this request: they may have been refreshed since the last one */
+	curl_easy_setopt(c->curl, CURLOPT_USERNAME, cred->access_key_id);
+	curl_easy_setopt(c->curl, CURLOPT_PASSWORD, cred->secret_access_key);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -422,7 +433,7 @@ static int ddb_http(struct ddb_store *s, const char *op, const char *body, size_
 	if (raw)
 		*raw = jfs_strbuf_detach(&sb, NULL);
 out_put:
-	for (tmp = hdrs; s->cred.session_token && tmp; tmp = tmp->next)
+	for (tmp = hdrs; cred->session_token && tmp; tmp = tmp->next)
 		if (!strncmp(tmp->data, "X-Amz-Security-Token:", 21))
 			memset(tmp->data, 0, strlen(tmp->data));
 	curl_slist_free_all(hdrs);
@@ -443,8 +454,10 @@ out_put:
 static int ddb_call(struct ddb_store *s, enum ddb_op op, json_t *req, json_t **out,
 		    bool *unsure, struct jfs_err *err)
 {
-	bool retry, throttled, maybe = false;
+	bool retry, throttled, maybe = false, refreshed = false;
+	struct jfs_aws_cred cred;
 	struct jfs_backoff b;
+	uint64_t gen;
 	struct ddb_resp r;
 	char *body;
 	int ret;
@@ -457,12 +470,25 @@ static int ddb_call(struct ddb_store *s, enum ddb_op op, json_t *req, json_t **o
 		return jfs_err_set(err, ENOMEM, "cannot encode a %s request", op_names[op]);
 	jfs_backoff_init(&b, s->opts.retry_ms, DDB_BACKOFF_BASE_MS, DDB_BACKOFF_CAP_MS);
 	for (;;) {
-		ret = ddb_http(s, op_names[op], body, strlen(body), NULL, &r, NULL);
+		ret = jfs_aws_provider_get(s->creds, &cred, err);
+		if (ret)
+			break;
+		ret = ddb_http(s, &cred, op_names[op], body, strlen(body), NULL, &r, NULL);
+		gen = cred.gen;
+		jfs_aws_cred_release(&cred);
 		if (ret) {
 			jfs_err_set(err, -ret, "cannot make a libcurl handle");
 			break;
 		}
 		ret = ddb_map_error(s, op, &r, &retry, &throttled, err);
+		if (ret && !refreshed && r.type && (!strcmp(r.type, "ExpiredTokenException") ||
+						    !strcmp(r.type, "ExpiredToken"))) {
+			/* temporary keys that expired early: fetch new ones, once */
+			jfs_aws_provider_expired(s->creds, gen);
+			refreshed = true;
+			json_decref(r.body);
+			continue;
+		}
 		if (!ret || !retry) {
 			*out = r.body;
 			break;
@@ -1085,16 +1111,37 @@ static int ensure_table(struct ddb_store *s, struct jfs_err *err)
 static int ddb_start(struct jfs_store *st, struct jfs_err *err)
 {
 	struct ddb_store *s = ddb_from_store(st);
+	struct jfs_aws_cred c;
+	char *region;
+	char src[256];
 	int ret;
 
 	ret = ddb_curl_setup(s, err);
 	if (ret)
 		return ret;
+	if (!s->region) {
+		ret = jfs_aws_imds_region(s->creds, &region, err);
+		if (ret) {
+			jfs_err_prefix(err, "no aws region (dynamodb.libraryConfig.dynamoDbClient."
+				       "region, AWS_REGION, the profile's region) and none from "
+				       "the instance metadata");
+			return ret;
+		}
+		jfs_log(LOG_INFO, "aws region %s from the instance metadata", region);
+		set_region(s, region);
+		free(region);
+	}
+	/* the keys first: a source that fails says so, not a table that seems missing */
+	ret = jfs_aws_provider_get(s->creds, &c, err);
+	jfs_aws_cred_release(&c);
+	if (ret)
+		return ret;
 	ret = ensure_table(s, err);
 	if (ret)
 		return ret;
+	jfs_aws_provider_source(s->creds, src, sizeof(src));
 	jfs_log(LOG_INFO, "dynamodb table '%s' at '%s' (region %s, credentials from %s)",
-		s->table, s->endpoint, s->region, s->cred.source);
+		s->table, s->endpoint, s->region, src);
 	return 0;
 }
 
@@ -1106,11 +1153,17 @@ int jfs_dynamodb_debug_request(struct jfs_store *st, const char *op, const char 
 	struct ddb_resp r;
 	int ret;
 
+	struct jfs_aws_cred c;
+
 	*resp = NULL;
 	ret = ddb_curl_setup(s, err);
 	if (ret)
 		return ret;
-	ret = ddb_http(s, op, body, strlen(body), headers, &r, resp);
+	ret = jfs_aws_provider_get(s->creds, &c, err);
+	if (ret)
+		return ret;
+	ret = ddb_http(s, &c, op, body, strlen(body), headers, &r, resp);
+	jfs_aws_cred_release(&c);
 	if (ret)
 		return jfs_err_set(err, -ret, "cannot make a libcurl handle");
 	json_decref(r.body);
@@ -1247,6 +1300,24 @@ static const char *const cred_keys[] = {
 	"accessKeyId", "secretAccessKey", "sessionToken", NULL,
 };
 
+/* The region decides the default endpoint and the signature's scope. */
+static void set_region(struct ddb_store *s, const char *region)
+{
+	struct jfs_strbuf sb;
+
+	s->region = xstrdup(region);
+	jfs_strbuf_init(&sb);
+	if (s->endpoint_conf)
+		jfs_strbuf_addstr(&sb, s->endpoint_conf);
+	else
+		jfs_strbuf_addf(&sb, "https://dynamodb.%s.amazonaws.com%s", region,
+				strncmp(region, "cn-", 3) ? "" : ".cn");
+	s->endpoint = jfs_strbuf_detach(&sb, NULL);
+	s->url = make_url(s->endpoint);
+	jfs_strbuf_addf(&sb, "aws:amz:%s:dynamodb", region);
+	s->sigv4 = jfs_strbuf_detach(&sb, NULL);
+}
+
 static void ddb_free(struct ddb_store *s)
 {
 	ddb_curl_teardown(s);
@@ -1254,6 +1325,8 @@ static void ddb_free(struct ddb_store *s)
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->refs_lock);
 	jfs_aws_cred_release(&s->cred);
+	jfs_aws_provider_free(s->creds);
+	free(s->endpoint_conf);
 	free(s->table);
 	free(s->pk);
 	free(s->billing_mode);
@@ -1270,7 +1343,6 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	const char *name = NULL, *pk = "userId", *billing = "PROVISIONED", *region = NULL;
 	const char *endpoint = NULL, *key_id = NULL, *secret = NULL, *token = NULL;
 	json_t *table = NULL, *lib = NULL, *client = NULL, *creds = NULL, *v;
-	struct jfs_strbuf sb;
 	struct ddb_store *s;
 	int64_t rcu = 2, wcu = 2;
 	bool create = true;
@@ -1349,33 +1421,37 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	s->rcu = rcu;
 	s->wcu = wcu;
 
-	/* reading the shared files is no network: done here, so mistakes show before fork */
-	ret = jfs_aws_cred_load(&s->cred, err);
+	/*
+	 * Reading the environment and the shared files is no network: which
+	 * credentials apply is decided here, so mistakes show before the fork.
+	 * Keys from the network come at start().
+	 */
+	jfs_aws_cred_load(&s->cred, err); /* for the region only */
+	jfs_err_clear(err);
 	if (creds) {
-		jfs_err_clear(err);
-		jfs_aws_cred_set(&s->cred, key_id, secret, token, "config file");
-		ret = 0;
+		struct jfs_aws_cred explicit_keys = { 0 };
+
+		jfs_aws_cred_set(&explicit_keys, key_id, secret, token, "config file");
+		ret = jfs_aws_provider_new(&s->creds, &explicit_keys, opts->timeout_ms, err);
+		jfs_aws_cred_release(&explicit_keys);
+	} else {
+		ret = jfs_aws_provider_new(&s->creds, NULL, opts->timeout_ms, err);
 	}
 	if (ret)
 		goto out_free;
+	if (endpoint)
+		s->endpoint_conf = xstrdup(endpoint);
 	if (!region)
 		region = s->cred.region;
-	if (!region) {
+	if (!region && getenv("AWS_EC2_METADATA_DISABLED") &&
+	    !strcasecmp(getenv("AWS_EC2_METADATA_DISABLED"), "true")) {
 		ret = jfs_err_set(err, EINVAL, "no aws region: set 'dynamodb.libraryConfig."
 				  "dynamoDbClient.region', AWS_REGION or the profile's region");
 		goto out_free;
 	}
-	s->region = xstrdup(region);
-	jfs_strbuf_init(&sb);
-	if (endpoint)
-		jfs_strbuf_addstr(&sb, endpoint);
-	else
-		jfs_strbuf_addf(&sb, "https://dynamodb.%s.amazonaws.com%s", region,
-				strncmp(region, "cn-", 3) ? "" : ".cn");
-	s->endpoint = jfs_strbuf_detach(&sb, NULL);
-	s->url = make_url(s->endpoint);
-	jfs_strbuf_addf(&sb, "aws:amz:%s:dynamodb", region);
-	s->sigv4 = jfs_strbuf_detach(&sb, NULL);
+	/* else the instance's region, from its metadata at start() */
+	if (region)
+		set_region(s, region);
 	*out = &s->base;
 	return 0;
 out_free:
@@ -1392,11 +1468,73 @@ static void ddb_describe(struct jfs_store *st, json_t *out)
 	json_object_set_new(out, "primaryKeyColumn", json_string(s->pk));
 	json_object_set_new(out, "createTableOnInit", json_boolean(s->create_table));
 	json_object_set_new(out, "billingMode", json_string(s->billing_mode));
-	json_object_set_new(out, "region", json_string(s->region));
-	json_object_set_new(out, "endpoint", json_string(s->endpoint));
-	json_object_set_new(out, "credentials", json_string(s->cred.source));
-	json_object_set_new(out, "sessionToken",
-			    json_string(s->cred.session_token ? "(set)" : "(none)"));
+	struct jfs_aws_provider_stats cs;
+	char src[256];
+
+	jfs_aws_provider_source(s->creds, src, sizeof(src));
+	jfs_aws_provider_stats(s->creds, &cs);
+	json_object_set_new(out, "region", s->region ? json_string(s->region) :
+			    json_string("(from the instance metadata)"));
+	if (s->endpoint)
+		json_object_set_new(out, "endpoint", json_string(s->endpoint));
+	json_object_set_new(out, "credentials", json_string(src));
+	json_object_set_new(out, "sessionToken", json_string(cs.session_token ? "(set)" : "(none)"));
+	if (cs.expires_ms > 0) {
+		char when[32];
+
+		jfs_iso_format(cs.expires_ms, when);
+		json_object_set_new(out, "credentialsExpire", json_string(when));
+	}
+}
+
+static void ddb_summary(struct jfs_store *st, json_t *out)
+{
+	struct ddb_store *s = ddb_from_store(st);
+	struct jfs_strbuf sb;
+
+	char src[256];
+
+	jfs_strbuf_init(&sb);
+	if (s->endpoint)
+		jfs_strbuf_addf(&sb, "table '%s' at '%s' (region %s)", s->table, s->endpoint,
+				s->region);
+	else
+		jfs_strbuf_addf(&sb, "table '%s' (region from the instance metadata)", s->table);
+	json_object_set_new(out, "target", json_string(sb.buf));
+	jfs_strbuf_release(&sb);
+	jfs_aws_provider_source(s->creds, src, sizeof(src));
+	json_object_set_new(out, "credentials", json_string(src));
+}
+
+/* Credential refreshes, their failures and the time left: what an operator alerts on. */
+static void ddb_metrics(struct jfs_store *st, jfs_metric_fn *fn, void *data)
+{
+	struct ddb_store *s = ddb_from_store(st);
+	struct jfs_aws_provider_stats cs;
+	struct jfs_metric m = { 0 };
+
+	jfs_aws_provider_stats(s->creds, &cs);
+	m.type = "counter";
+	m.name = "aws_credential_refreshes_total";
+	m.help = "aws credentials fetched (the first time and each refresh)";
+	m.value = (double)cs.refreshes;
+	fn(data, &m);
+	m.name = "aws_credential_refresh_failures_total";
+	m.help = "failed attempts to fetch aws credentials";
+	m.value = (double)cs.failures;
+	fn(data, &m);
+	m.type = "gauge";
+	m.name = "aws_credential_expiry_seconds";
+	m.help = "seconds until the aws credentials in use expire (-1: they never do)";
+	m.value = cs.expires_ms > 0 ? (double)(cs.expires_ms - jfs_now_ms()) / 1000.0 : -1;
+	fn(data, &m);
+}
+
+static int ddb_reload(struct jfs_store *st, struct jfs_err *err)
+{
+	struct ddb_store *s = ddb_from_store(st);
+
+	return jfs_aws_provider_reload(s->creds, err);
 }
 
 static void ddb_close(struct jfs_store *st)
@@ -1425,5 +1563,8 @@ const struct jfs_backend_ops jfs_backend_dynamodb = {
 	.sync = ddb_sync,
 	.changes = NULL,
 	.describe = ddb_describe,
+	.summary = ddb_summary,
+	.metrics = ddb_metrics,
+	.reload = ddb_reload,
 	.close = ddb_close,
 };

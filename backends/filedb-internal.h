@@ -95,6 +95,8 @@ struct fdb_pending {
 	bool remove_had;
 	bool reapply;             /* P_MODIFY: only a guard's re-apply, no edit since */
 	bool fail_reported;       /* a failed save was reported since the last change */
+	int64_t since_ms;         /* monotonic: the first change not yet saved (metrics) */
+	int64_t touched_ms;       /* monotonic: the last change */
 };
 
 /*

@@ -40,6 +40,7 @@
 #include "backends/backend.h"
 #include "backends/filedb-internal.h"
 #include "backends/filedb_scan.h"
+#include "common/clock.h"
 #include "common/hmap.h"
 #include "common/isotime.h"
 #include "common/json.h"
@@ -1001,6 +1002,45 @@ static void filedb_describe(struct jfs_store *store, json_t *out)
 	json_object_set_new(out, "staleRewriteWindowMs", json_integer(st->guard_ms));
 }
 
+static void filedb_summary(struct jfs_store *store, json_t *out)
+{
+	struct filedb_store *st = filedb_from_store(store, __func__);
+	char line[PATH_MAX + 16];
+
+	snprintf(line, sizeof(line), "file '%s'", st->path);
+	json_object_set_new(out, "target", json_string(line));
+	json_object_set_new(out, "credentials", json_string("none (a local file)"));
+}
+
+/* Unsaved edits and how long the oldest has waited: what an operator alerts on. */
+static void filedb_metrics(struct jfs_store *store, jfs_metric_fn *fn, void *data)
+{
+	struct filedb_store *st = filedb_from_store(store, __func__);
+	struct jfs_metric m = { 0 };
+	int64_t now = jfs_mono_ms(), oldest = now;
+	struct jfs_hnode *n;
+	size_t count;
+
+	pthread_mutex_lock(&st->lock);
+	count = st->pending.n;
+	jfs_hmap_for_each(&st->pending, n) {
+		struct fdb_pending *e = jfs_fdb_pend_of(n);
+
+		if (e->since_ms && e->since_ms < oldest)
+			oldest = e->since_ms;
+	}
+	pthread_mutex_unlock(&st->lock);
+	m.name = "filedb_pending_edits";
+	m.type = "gauge";
+	m.help = "users with edits accepted and not yet saved to the file";
+	m.value = (double)count;
+	fn(data, &m);
+	m.name = "filedb_oldest_pending_edit_seconds";
+	m.help = "how long the oldest unsaved edit has waited for its save (0: none)";
+	m.value = count ? (double)(now - oldest) / 1000.0 : 0;
+	fn(data, &m);
+}
+
 static void filedb_close(struct jfs_store *store)
 {
 	struct filedb_store *st = filedb_from_store(store, __func__);
@@ -1045,5 +1085,7 @@ const struct jfs_backend_ops jfs_backend_filedb = {
 	.failures = filedb_failures,
 	.changes = filedb_changes,
 	.describe = filedb_describe,
+	.summary = filedb_summary,
+	.metrics = filedb_metrics,
 	.close = filedb_close,
 };

@@ -81,6 +81,9 @@ void jfs_fdb_pend_touched(struct filedb_store *st, struct fdb_pending *e)
 {
 	e->version = ++st->seq;
 	e->fail_reported = false; /* a new change: its save's failure is news */
+	e->touched_ms = jfs_mono_ms();
+	if (!e->since_ms)
+		e->since_ms = e->touched_ms;
 	if (!st->due_ms) {
 		st->due_ms = jfs_mono_ms() + st->write_delay_ms;
 		pthread_cond_signal(&st->wake);

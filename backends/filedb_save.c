@@ -293,6 +293,8 @@ static void pend_after_save(struct filedb_store *st, struct save_op *ops, size_t
 			continue;
 		}
 		/* changed again while we saved: now relative to what we wrote */
+		if (op->written)
+			e->since_ms = e->touched_ms; /* what is left is the later change */
 		if (op->written && op->kind == P_MODIFY && e->kind == P_MODIFY) {
 			json_object_foreach(op->set, key, val)
 				json_object_set_new(e->base, key, json_deep_copy(val));

@@ -1181,6 +1181,18 @@ static void mongo_describe(struct jfs_store *st, json_t *out)
 	json_object_set_new(out, "writeConcern", wcj);
 }
 
+static void mongo_summary(struct jfs_store *st, json_t *out)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	char line[1024];
+
+	snprintf(line, sizeof(line), "collection '%s.%s' at '%s'", ms->db_name, ms->coll_name,
+		 ms->uri_redacted);
+	json_object_set_new(out, "target", json_string(line));
+	snprintf(line, sizeof(line), "the connection string from %s", ms->uri_source);
+	json_object_set_new(out, "credentials", json_string(line));
+}
+
 static void mongo_close(struct jfs_store *st)
 {
 	mongo_free(mongo_from_store(st));
@@ -1207,5 +1219,6 @@ const struct jfs_backend_ops jfs_backend_mongodb = {
 	.sync = mongo_sync,
 	.changes = NULL,
 	.describe = mongo_describe,
+	.summary = mongo_summary,
 	.close = mongo_close,
 };

@@ -57,7 +57,8 @@ struct jfs_opts {
 	char *journal;           /* -o journal=PATH|off; NULL: the default place */
 	size_t journal_max;      /* bytes before the journal rotates */
 	char *mask;              /* -o mask=PATH[:PATH...]: read-only masked view */
-	int mask_ids;            /* -o mask_ids: user names are pseudonyms too */
+	char *metrics_listen;    /* ADDR:PORT of the Prometheus endpoint, NULL: none */
+	int check;               /* --check: check the config and the store, mount nothing */
 	int show_help;
 	int show_version;
 	char *nonopt[2];         /* [SOURCE] MOUNTPOINT */
@@ -69,6 +70,8 @@ struct jfs_scratch;
 struct jfs_notice;
 struct jfs_status;
 struct jfs_journal;
+struct jfs_http;
+struct jfs_service;
 
 /** The users the mount knows and the listing (fs/users.c). Guarded by lock. */
 struct jfs_users {
@@ -181,6 +184,8 @@ struct jfs {
 		uid_t uid;
 		gid_t gid;
 	} root_meta;
+	struct jfs_http *http;         /* the metrics endpoint, NULL: none (fs/http.c) */
+	struct jfs_service *service;   /* sd_notify and SIGHUP (fs/service.c) */
 };
 
 /** The struct jfs of a request (libfuse's passthrough_ll.c calls this lo_data). */
@@ -228,5 +233,37 @@ struct jfs_status *jfs_status_new(void);
 void jfs_status_free(struct jfs_status *st);
 /** Record a failure for .jovofs/errors (also called from the log hook, under any lock). */
 void jfs_status_error(struct jfs_status *st, const char *msg);
+/** The newest line of .jovofs/errors (time and reason, no newline) into @buf; false: none. [any] */
+bool jfs_status_last_error(struct jfs_status *st, char *buf, size_t size);
+/** .jovofs/metrics, rendered now: a malloc()ed buffer of *@len bytes. Takes the fs lock. [U] */
+char *jfs_status_metrics(struct jfs *fs, size_t *len);
+
+/* fs/http.c: the Prometheus endpoint (-o metrics_listen=ADDR:PORT) */
+
+/**
+ * Before the fork: a socket listening on @spec ("127.0.0.1:9839",
+ * "[::1]:9839"). Returns its fd, or -errno with the reason in @err.
+ */
+int jfs_http_listen(const char *spec, struct jfs_err *err);
+/** After the fork: serve GET /metrics on @fd (taken over, also on failure). NULL: failed. */
+struct jfs_http *jfs_http_start(struct jfs *fs, int fd, struct jfs_err *err);
+/** Stop serving and close the socket; NULL is a no-op. */
+void jfs_http_stop(struct jfs_http *h);
+/** How many times /metrics was served. */
+uint64_t jfs_http_scrapes(const struct jfs_http *h);
+
+/* fs/service.c: systemd's notify protocol and SIGHUP */
+
+/**
+ * Once the mount serves requests: take SIGHUP over (it reloads the
+ * store's credentials instead of ending the daemon), and when systemd
+ * started us ($NOTIFY_SOCKET) tell it READY=1 and, from then on, STATUS=
+ * lines (backend, users, last error). Never fails: what it cannot do it logs.
+ */
+struct jfs_service *jfs_service_start(struct jfs *fs, const char *mountpoint);
+/** The session loop ended: tell systemd STOPPING=1. */
+void jfs_service_stopping(struct jfs_service *svc);
+/** Stop the thread, let SIGHUP be ignored from now on, free @svc (NULL: no-op). */
+void jfs_service_stop(struct jfs_service *svc);
 
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,13 +214,8 @@ static int open_mask(struct jfs *fs)
 	bool off;
 	int n;
 
-	if (!fs->opts.mask) {
-		if (fs->opts.mask_ids) {
-			fprintf(stderr, "jovofs: -o mask_ids needs -o mask=PATH[:PATH...]\n");
-			return -1;
-		}
+	if (!fs->opts.mask)
 		return 0;
-	}
 	if (!fs->opts.ro) {
 		fprintf(stderr, "jovofs: -o mask is for read-only mounts: add -o ro (a masked "
 				"view cannot be written back)\n");
@@ -259,6 +255,62 @@ static int open_mask(struct jfs *fs)
 	return 0;
 }
 
+static void print_field(const json_t *sum, const char *label, const char *key)
+{
+	const char *v = json_string_value(json_object_get(sum, key));
+
+	if (v)
+		printf("%-12s %s\n", label, v);
+}
+
+/*
+ * jovofs --check: what a mount would do up to its first listing, with
+ * nothing created (read-only) and no retries, then a summary. Exit status
+ * 0 when all is well.
+ */
+static int run_check(struct jfs *fs)
+{
+	struct jfs_store_options sopts;
+	struct jfs_err err;
+	json_t *sum = json_object();
+	int ret = 1;
+
+	memset(&sopts, 0, sizeof(sopts));
+	sopts.read_only = true;
+	sopts.retry_ms = 0;
+	sopts.write_delay_ms = fs->opts.write_delay_ms;
+	sopts.timeout_ms = fs->opts.timeout_ms;
+	printf("%-12s %s\n", "config", fs->opts.config_file ? fs->opts.config_file :
+	       "(none: defaults and -o options)");
+	jfs_err_clear(&err);
+	if (jfs_policy_open(&fs->policy, fs->backend_name,
+			    json_object_get(fs->config, fs->backend_name), &sopts, &err) < 0) {
+		fprintf(stderr, "jovofs: check failed: %s: %s\n", fs->backend_name, err.msg);
+		goto out_decref;
+	}
+	jfs_err_clear(&err);
+	if (jfs_policy_check(&fs->policy, sum, &err) < 0) {
+		print_field(sum, "backend", "backend");
+		print_field(sum, "target", "target");
+		print_field(sum, "credentials", "credentials");
+		fflush(stdout);
+		fprintf(stderr, "jovofs: check failed: %s: %s\n", fs->backend_name, err.msg);
+		goto out_close;
+	}
+	print_field(sum, "backend", "backend");
+	print_field(sum, "target", "target");
+	print_field(sum, "credentials", "credentials");
+	printf("%-12s %lld%s\n", "users", (long long)json_integer_value(json_object_get(sum, "users")),
+	       json_is_true(json_object_get(sum, "more")) ? " on the first page, more follow" : "");
+	printf("check passed\n");
+	ret = 0;
+out_close:
+	jfs_policy_close(&fs->policy);
+out_decref:
+	json_decref(sum);
+	return ret;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -268,7 +320,7 @@ int main(int argc, char *argv[])
 	struct jfs fs;
 	struct jfs_err err;
 	char fsname[64];
-	int ret = 1, rc;
+	int ret = 1, rc, http_fd = -1;
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&cmd, 0, sizeof(cmd));
@@ -290,13 +342,23 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_args;
 	}
+	if (cmd.debug)
+		jfs_log_set_level(LOG_DEBUG);
+	if (fs.opts.check) {
+		jfs_err_clear(&err);
+		if (jfs_policy_config_parse(json_object_get(fs.config, "storedElements"),
+					    &fs.policy.cfg, &err) < 0) {
+			fprintf(stderr, "jovofs: check failed: storedElements: %s\n", err.msg);
+			goto out_args;
+		}
+		ret = run_check(&fs);
+		goto out_policy;
+	}
 	if (!cmd.mountpoint) {
 		fprintf(stderr, "usage: %s [options] MOUNTPOINT\n"
 				"       '%s --help' lists the options\n", argv[0], argv[0]);
 		goto out_args;
 	}
-	if (cmd.debug)
-		jfs_log_set_level(LOG_DEBUG);
 	/* a core dump or a ptrace of the daemon would show its secrets and records */
 	if (!fs.opts.core_dump) {
 		struct rlimit none = { 0, 0 };
@@ -338,6 +400,15 @@ int main(int argc, char *argv[])
 		goto out_store;
 	if (jfs_fs_init(&fs) < 0)
 		goto out_store;
+	if (fs.opts.metrics_listen) {
+		/* bound before the fork: a taken port fails the mount, on stderr */
+		jfs_err_clear(&err);
+		http_fd = jfs_http_listen(fs.opts.metrics_listen, &err);
+		if (http_fd < 0) {
+			fprintf(stderr, "jovofs: %s\n", err.msg);
+			goto out_fs;
+		}
+	}
 
 	snprintf(fsname, sizeof(fsname), "-ofsname=jovofs:%s,default_permissions", fs.backend_name);
 	if (fuse_opt_add_arg(&args, fsname) < 0)
@@ -363,8 +434,20 @@ int main(int argc, char *argv[])
 	}
 	if (jfs_fs_start(&fs) < 0)
 		goto out_unmount;
+	if (http_fd >= 0) {
+		jfs_err_clear(&err);
+		fs.http = jfs_http_start(&fs, http_fd, &err);
+		http_fd = -1;
+		if (!fs.http) {
+			jfs_log(LOG_ERR, "%s", err.msg);
+			jfs_fs_stop(&fs);
+			goto out_unmount;
+		}
+		jfs_log(LOG_INFO, "metrics at http://%s/metrics", fs.opts.metrics_listen);
+	}
 	jfs_log(LOG_INFO, "mounted %s backend on '%s'%s", fs.backend_name, cmd.mountpoint,
 		fs.opts.ro ? " read-only" : "");
+	fs.service = jfs_service_start(&fs, cmd.mountpoint);
 
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(fs.se);
@@ -378,7 +461,15 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(fs.se, loop_cfg);
 		fuse_loop_cfg_destroy(loop_cfg);
 	}
+	/* libfuse returns the signal that ended the loop: SIGTERM and SIGINT are a clean stop */
+	if (ret == SIGTERM || ret == SIGINT)
+		ret = 0;
 	ret = ret != 0;
+	jfs_service_stopping(fs.service);
+	jfs_service_stop(fs.service);
+	fs.service = NULL;
+	jfs_http_stop(fs.http);
+	fs.http = NULL;
 	jfs_fs_stop(&fs);
 out_unmount:
 	fuse_session_unmount(fs.se);
@@ -388,6 +479,8 @@ out_session:
 	fuse_session_destroy(fs.se);
 	fs.se = NULL;
 out_fs:
+	if (http_fd >= 0)
+		close(http_fd);
 	/* the store writes back what is pending as it closes */
 	jfs_policy_close(&fs.policy);
 	jfs_fs_release(&fs);

@@ -20,6 +20,7 @@ enum {
 	KEY_VERSION,
 	KEY_RO,
 	KEY_DROP,
+	KEY_CHECK,
 };
 
 static const struct fuse_opt jfs_opt_spec[] = {
@@ -47,7 +48,8 @@ static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("journal=%s", journal, 0),
 	JFS_OPT("journal_max=%zu", journal_max, 0),
 	JFS_OPT("mask=%s", mask, 0),
-	JFS_OPT("mask_ids", mask_ids, 1),
+	JFS_OPT("metrics_listen=%s", metrics_listen, 0),
+	FUSE_OPT_KEY("--check", KEY_CHECK),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -119,6 +121,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 1; /* the kernel mounts read-only too */
 	case KEY_DROP:
 		return 0;
+	case KEY_CHECK:
+		o->check = 1;
+		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		/* mount.fuse3 passes "SOURCE MOUNTPOINT": keep both, decide after parsing */
 		if (o->nonopts >= 2) {
@@ -187,12 +192,15 @@ void jfs_options_usage(const char *prog)
 	char arg[64];
 	size_t i;
 
-	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
+	       "       %s --check [options] [SOURCE] [MOUNTPOINT]\n\n"
 	       "SOURCE (as mount(8) passes it): filedb:PATH, dynamodb:TABLE, mongodb or a config file\n\n"
 	       "Shows the users of a Jovo v4 app's database as files.\n\n"
 	       "jovofs options:\n"
+	       "    --check                check the config, the credentials and the backend (one\n"
+	       "                           listing page), print a summary and exit: 0 when all is well\n"
 	       "    -o config=FILE         JSON config: backend parts in Jovo's shape and storedElements\n",
-	       prog);
+	       prog, prog);
 	for (i = 0; jfs_policy_backend_name(i); i++) {
 		for (opt = jfs_policy_backend_options(i); opt && opt->name; opt++) {
 			snprintf(arg, sizeof(arg), "%s%s%s", opt->name, opt->arg ? "=" : "",
@@ -220,7 +228,8 @@ void jfs_options_usage(const char *prog)
 	       "    -o journal_max=N       bytes before the journal moves to PATH.1 (default 67108864)\n"
 	       "    -o mask=PATH[:PATH..]  read-only: show these values as pseudonyms (user.data.email,\n"
 	       "                           history.items.*.input.text); key from the config's mask.key\n"
-	       "    -o mask_ids            read-only, with mask: user directories named by pseudonyms too\n"
+	       "    -o metrics_listen=ADDR:PORT\n"
+	       "                           serve .jovofs/metrics at http://ADDR:PORT/metrics (Prometheus)\n"
 	       "\n"
 	       "Secrets (MongoDB passwords, AWS keys) are read only from the config file\n"
 	       "or the environment, never from the command line.\n\n");
@@ -462,10 +471,20 @@ int jfs_options_parse(struct jfs *fs, struct fuse_args *args)
 	o->journal_max = 64 << 20;
 	if (fuse_opt_parse(args, o, jfs_opt_spec, opt_proc) == -1)
 		return -1;
-	if (o->nonopts == 2 && apply_source(o, o->nonopt[0]) < 0)
-		return -1;
-	if (o->nonopts > 0 && fuse_opt_add_arg(args, o->nonopt[o->nonopts - 1]) == -1)
-		return -1;
+	if (o->check) {
+		/* SOURCE [MOUNTPOINT], or a lone MOUNTPOINT (a directory): the mount's own words */
+		struct stat sb;
+
+		if (o->nonopts == 2 ||
+		    (o->nonopts == 1 && (stat(o->nonopt[0], &sb) || !S_ISDIR(sb.st_mode))))
+			if (apply_source(o, o->nonopt[0]) < 0)
+				return -1;
+	} else {
+		if (o->nonopts == 2 && apply_source(o, o->nonopt[0]) < 0)
+			return -1;
+		if (o->nonopts > 0 && fuse_opt_add_arg(args, o->nonopt[o->nonopts - 1]) == -1)
+			return -1;
+	}
 	if (o->show_help || o->show_version)
 		return 0;
 	if (o->cache_timeout < 0 || o->write_delay_ms < 0 || o->retry_ms < 0 ||
@@ -496,6 +515,7 @@ void jfs_options_release(struct jfs *fs)
 	free(o->config_file);
 	free(o->journal);
 	free(o->mask);
+	free(o->metrics_listen);
 	for (i = 0; i < o->nbargs; i++) {
 		free(o->bargs[i].name);
 		free(o->bargs[i].value);

@@ -7,6 +7,7 @@
  * lock is held: no pointer into them outlives it (a conflict may be
  * removed or rotated out at any moment).
  */
+#define _GNU_SOURCE
 #include "fs/fs-internal.h"
 
 #include <errno.h>
@@ -101,6 +102,21 @@ static void conflict_del(struct jfs_status *st, size_t i)
 	memmove(st->conflicts + i, st->conflicts + i + 1,
 		(st->nconflicts - i - 1) * sizeof(*st->conflicts));
 	st->nconflicts--;
+}
+
+bool jfs_status_last_error(struct jfs_status *st, char *buf, size_t size)
+{
+	bool any;
+
+	pthread_mutex_lock(&st->lock);
+	any = st->nerrors > 0;
+	if (any)
+		snprintf(buf, size, "%s",
+			 st->errors[(st->first + st->nerrors - 1) % ERRORS_KEPT]);
+	pthread_mutex_unlock(&st->lock);
+	if (any)
+		buf[strcspn(buf, "\n")] = '\0';
+	return any;
 }
 
 char *jfs_status_conflict(struct jfs_status *st, const char *user_name, const char *file,
@@ -201,10 +217,11 @@ static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
 		json_t *mask = json_object();
 
 		json_object_set_new(mask, "paths", jfs_mask_describe(fs->mask));
-		json_object_set_new(mask, "ids", json_boolean(fs->opts.mask_ids));
 		json_object_set_new(mask, "keyFrom", json_string(fs->mask_key_from));
 		json_object_set_new(mount, "mask", mask);
 	}
+	json_object_set_new(mount, "metricsListen", fs->opts.metrics_listen ?
+			    json_string(fs->opts.metrics_listen) : json_null());
 	json_object_set_new(out, "mount", mount);
 	jfs_json_dump(out, sb, 2, 0);
 	jfs_strbuf_addch(sb, '\n');
@@ -224,13 +241,68 @@ static void metric(struct jfs_strbuf *sb, const char *name, const char *type, co
 	jfs_strbuf_addf(sb, "jovofs_%s%s %s\n", name, labels ? labels : "", num);
 }
 
+/* The backend call histogram by kind, and failed calls by kind and errno. */
+static void render_backend_stats(const struct jfs_policy_stats *bs, struct jfs_strbuf *sb)
+{
+	char labels[96], le[32];
+	const char *ename;
+	uint64_t cum;
+	size_t i, j;
+
+	jfs_strbuf_addstr(sb, "# HELP jovofs_backend_seconds backend calls by kind and time taken\n"
+			      "# TYPE jovofs_backend_seconds histogram\n");
+	for (i = 0; i < JFS_BOP__COUNT; i++) {
+		cum = 0;
+		for (j = 0; j <= JFS_LAT_BUCKETS; j++) {
+			cum += bs->bucket[i][j];
+			if (j < JFS_LAT_BUCKETS)
+				jfs_json_format_number(jfs_latency_bounds[j], le);
+			else
+				strcpy(le, "+Inf");
+			snprintf(labels, sizeof(labels), "{op=\"%s\",le=\"%s\"}",
+				 jfs_backend_op_name(i), le);
+			metric(sb, "backend_seconds_bucket", NULL, NULL, labels, (double)cum);
+		}
+		snprintf(labels, sizeof(labels), "{op=\"%s\"}", jfs_backend_op_name(i));
+		metric(sb, "backend_seconds_sum", NULL, NULL, labels, (double)bs->ns_sum[i] / 1e9);
+		metric(sb, "backend_seconds_count", NULL, NULL, labels, (double)bs->count[i]);
+	}
+	jfs_strbuf_addstr(sb, "# HELP jovofs_backend_errors_total failed backend calls by kind and "
+			      "errno (ENOENT: no such user, ECANCELED: a conditional write met a "
+			      "change)\n"
+			      "# TYPE jovofs_backend_errors_total counter\n");
+	for (i = 0; i < JFS_BOP__COUNT; i++)
+		for (j = 0; j <= JFS_ERRNO_MAX; j++) {
+			if (!bs->errors[i][j])
+				continue;
+			ename = j ? strerrorname_np((int)j) : NULL;
+			snprintf(labels, sizeof(labels), "{op=\"%s\",errno=\"%s\"}",
+				 jfs_backend_op_name(i), ename ? ename : "other");
+			metric(sb, "backend_errors_total", NULL, NULL, labels,
+			       (double)bs->errors[i][j]);
+		}
+}
+
+struct metric_out {
+	struct jfs_strbuf *sb;
+	char last[96];
+};
+
+static void backend_metric(void *data, const struct jfs_metric *m)
+{
+	struct metric_out *mo = data;
+	bool first = strcmp(mo->last, m->name) != 0;
+
+	snprintf(mo->last, sizeof(mo->last), "%s", m->name);
+	metric(mo->sb, m->name, first ? m->type : NULL, m->help, m->labels, m->value);
+}
+
 static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 {
 	const struct jfs_metrics *m = &fs->m;
 	const struct jfs_rcache *rc = &fs->rcache;
 	struct jfs_policy_stats bs;
-	char labels[64];
-	size_t i;
+	struct metric_out mo = { .sb = sb };
 
 	jfs_policy_stats(&fs->policy, &bs);
 	metric(sb, "fuse_requests_total", "counter", "FUSE requests handled", NULL,
@@ -266,16 +338,23 @@ static void render_metrics(struct jfs *fs, struct jfs_strbuf *sb)
 	       NULL, (double)m->removes);
 	metric(sb, "kernel_invalidations_total", "counter", "kernel cache invalidations sent",
 	       NULL, (double)fs->notify.sent);
-	for (i = 0; i < JFS_BOP__COUNT; i++) {
-		snprintf(labels, sizeof(labels), "{op=\"%s\"}", jfs_backend_op_name(i));
-		metric(sb, "backend_seconds_sum", i ? NULL : "counter",
-		       "time spent in backend calls", labels, (double)bs.ns_sum[i] / 1e9);
-	}
-	for (i = 0; i < JFS_BOP__COUNT; i++) {
-		snprintf(labels, sizeof(labels), "{op=\"%s\"}", jfs_backend_op_name(i));
-		metric(sb, "backend_seconds_count", i ? NULL : "counter", "backend calls", labels,
-		       (double)bs.count[i]);
-	}
+	render_backend_stats(&bs, sb);
+	/* the backend's own (pending edits, credentials), then the HTTP endpoint's */
+	jfs_policy_metrics(&fs->policy, backend_metric, &mo);
+	if (fs->http)
+		metric(sb, "http_scrapes_total", "counter", "scrapes of the metrics endpoint",
+		       NULL, (double)jfs_http_scrapes(fs->http));
+}
+
+char *jfs_status_metrics(struct jfs *fs, size_t *len)
+{
+	struct jfs_strbuf sb;
+
+	jfs_strbuf_init(&sb);
+	pthread_mutex_lock(&fs->lock);
+	render_metrics(fs, &sb);
+	pthread_mutex_unlock(&fs->lock);
+	return jfs_strbuf_detach(&sb, len);
 }
 
 static void render_errors(struct jfs_status *st, struct jfs_strbuf *sb)
@@ -294,8 +373,8 @@ static void mask_journal_line(struct jfs *fs, const char *line, size_t len,
 			      struct jfs_strbuf *sb)
 {
 	static const char *const keys[] = { "before", "after", "shifted" };
-	char pseud[JFS_MASK_LEN], idx[24];
-	const char *prefix[3], *el, *id;
+	char idx[24];
+	const char *prefix[3], *el;
 	json_t *o, *v;
 	size_t n = 0, i;
 
@@ -319,15 +398,6 @@ static void mask_journal_line(struct jfs *fs, const char *line, size_t len,
 		if (v && !json_is_null(v))
 			json_object_set_new(o, keys[i],
 					    jfs_mask_at(fs->mask, prefix, n, json_incref(v)));
-	}
-	id = json_string_value(json_object_get(o, "user"));
-	if (fs->opts.mask_ids && id) {
-		jfs_mask_string(fs->mask, id, strlen(id), pseud);
-		json_object_set_new(o, "user", json_string(pseud));
-		if (json_is_object(json_object_get(o, "before")))
-			json_object_del(json_object_get(o, "before"), "id");
-		if (json_is_object(json_object_get(o, "after")))
-			json_object_del(json_object_get(o, "after"), "id");
 	}
 	jfs_json_dump(o, sb, 0, 0);
 	jfs_strbuf_addch(sb, '\n');

@@ -18,7 +18,7 @@ fi
 
 need=()
 for pkg in build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libjansson-dev \
-	libcurl4-openssl-dev libmongoc-dev libbson-dev; do
+	libcurl4-openssl-dev libmongoc-dev libbson-dev libmicrohttpd-dev; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
 		need+=("$pkg")
 done

@@ -119,10 +119,26 @@ enum jfs_backend_op {
 /** The metric label of @op ("load", ...). */
 const char *jfs_backend_op_name(enum jfs_backend_op op);
 
-/** Time spent in, and number of, backend calls by kind. */
+/** Upper bounds (seconds) of the backend latency histogram's buckets, +Inf aside. */
+#define JFS_LAT_BUCKETS 14
+extern const double jfs_latency_bounds[JFS_LAT_BUCKETS];
+
+/** errno values counted one by one in jfs_policy_stats.errors; larger ones count as 0. */
+#define JFS_ERRNO_MAX 134
+
+/**
+ * Time spent in, and number of, backend calls by kind; a latency
+ * histogram (bucket[op][i] counts calls that took at most
+ * jfs_latency_bounds[i] seconds, not cumulative; [JFS_LAT_BUCKETS]: the
+ * slower ones); failed calls by kind and errno (what the backend returned,
+ * before the policy's retries: ECANCELED is a condition that failed, ENOENT
+ * a user that does not exist).
+ */
 struct jfs_policy_stats {
 	uint64_t ns_sum[JFS_BOP__COUNT];
 	uint64_t count[JFS_BOP__COUNT];
+	uint64_t bucket[JFS_BOP__COUNT][JFS_LAT_BUCKETS + 1];
+	uint64_t errors[JFS_BOP__COUNT][JFS_ERRNO_MAX + 1];
 };
 
 struct jfs_mask;
@@ -242,8 +258,33 @@ int jfs_policy_changes(struct jfs_policy *p, jfs_changed_fn *fn, void *data,
  */
 void jfs_policy_describe(struct jfs_policy *p, json_t *out);
 
+/**
+ * SIGHUP: have the store reload what comes from outside the config (the
+ * AWS credentials); see ops->reload. 0 when it has nothing to reload.
+ */
+int jfs_policy_reload(struct jfs_policy *p, struct jfs_err *err);
+
+/** How many users jfs_policy_check() asks for. */
+#define JFS_CHECK_PAGE 100
+
+/**
+ * `jovofs --check`: start the opened store (connect, credentials, the
+ * table), read one page of the listing, and add a summary to @out:
+ * "backend", the store's "target" and "credentials" (ops->summary),
+ * "users" (on that page) and "more" (whether more pages follow). Returns
+ * 0 or -errno with the reason in @err; @out then holds what was known.
+ */
+int jfs_policy_check(struct jfs_policy *p, json_t *out, struct jfs_err *err);
+
 /** A snapshot of the backend call counters. */
 void jfs_policy_stats(const struct jfs_policy *p, struct jfs_policy_stats *out);
+
+/**
+ * Call @fn for each of the store's own metrics (see ops->metrics; none
+ * when the backend keeps none). Takes only the store's short locks:
+ * callable under any lock.
+ */
+void jfs_policy_metrics(struct jfs_policy *p, jfs_metric_fn *fn, void *data);
 
 /**
  * Write new content @text (@len bytes, not NUL-terminated) of file

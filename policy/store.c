@@ -25,20 +25,79 @@ const char *jfs_backend_op_name(enum jfs_backend_op op)
 	return op < JFS_BOP__COUNT ? op_names[op] : "?";
 }
 
-void jfs_policy_time(struct jfs_policy *p, enum jfs_backend_op op, uint64_t t0)
+/* Prometheus's default buckets, with 1 ms and 2.5 ms below for a local FileDb */
+const double jfs_latency_bounds[JFS_LAT_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+};
+
+void jfs_policy_time(struct jfs_policy *p, enum jfs_backend_op op, uint64_t t0, int ret)
 {
-	__atomic_add_fetch(&p->stats.ns_sum[op], jfs_mono_ns() - t0, __ATOMIC_RELAXED);
+	uint64_t ns = jfs_mono_ns() - t0;
+	size_t b = 0;
+	int e = -ret;
+
+	while (b < JFS_LAT_BUCKETS && (double)ns > jfs_latency_bounds[b] * 1e9)
+		b++;
+	__atomic_add_fetch(&p->stats.ns_sum[op], ns, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&p->stats.count[op], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&p->stats.bucket[op][b], 1, __ATOMIC_RELAXED);
+	if (ret < 0)
+		__atomic_add_fetch(&p->stats.errors[op][e > 0 && e <= JFS_ERRNO_MAX ? e : 0], 1,
+				   __ATOMIC_RELAXED);
 }
 
 void jfs_policy_stats(const struct jfs_policy *p, struct jfs_policy_stats *out)
 {
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < JFS_BOP__COUNT; i++) {
 		out->ns_sum[i] = __atomic_load_n(&p->stats.ns_sum[i], __ATOMIC_RELAXED);
 		out->count[i] = __atomic_load_n(&p->stats.count[i], __ATOMIC_RELAXED);
+		for (j = 0; j <= JFS_LAT_BUCKETS; j++)
+			out->bucket[i][j] = __atomic_load_n(&p->stats.bucket[i][j],
+							    __ATOMIC_RELAXED);
+		for (j = 0; j <= JFS_ERRNO_MAX; j++)
+			out->errors[i][j] = __atomic_load_n(&p->stats.errors[i][j],
+							    __ATOMIC_RELAXED);
 	}
+}
+
+void jfs_policy_metrics(struct jfs_policy *p, jfs_metric_fn *fn, void *data)
+{
+	if (p->store && p->store->ops->metrics)
+		p->store->ops->metrics(p->store, fn, data);
+}
+
+int jfs_policy_reload(struct jfs_policy *p, struct jfs_err *err)
+{
+	if (!p->store->ops->reload)
+		return 0;
+	return p->store->ops->reload(p->store, err);
+}
+
+int jfs_policy_check(struct jfs_policy *p, json_t *out, struct jfs_err *err)
+{
+	struct jfs_list_page page = { 0 };
+	int ret;
+
+	json_object_set_new(out, "backend", json_string(p->store->ops->name));
+	if (p->store->ops->summary)
+		p->store->ops->summary(p->store, out);
+	ret = jfs_policy_start(p, err);
+	if (ret)
+		return ret;
+	ret = jfs_policy_list(p, NULL, JFS_CHECK_PAGE, &page, err);
+	if (ret) {
+		jfs_err_prefix(err, "cannot list the users");
+		return ret;
+	}
+	json_object_set_new(out, "users", json_integer((json_int_t)page.n));
+	json_object_set_new(out, "more", json_boolean(page.next != NULL));
+	jfs_list_page_release(&page);
+	/* what start() learnt (a region, the credentials' source) */
+	if (p->store->ops->summary)
+		p->store->ops->summary(p->store, out);
+	return 0;
 }
 
 bool jfs_policy_backend_exists(const char *name)
@@ -111,7 +170,7 @@ int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct 
 	int ret;
 
 	ret = p->store->ops->load(p->store, id, &v, err);
-	jfs_policy_time(p, JFS_BOP_LOAD, t0);
+	jfs_policy_time(p, JFS_BOP_LOAD, t0, ret);
 	if (ret)
 		return ret;
 	if (!json_is_object(v)) {
@@ -131,7 +190,7 @@ int jfs_policy_list(struct jfs_policy *p, const char *cursor, size_t limit,
 	static const char *const created[] = { "createdAt" }, *const updated[] = { "updatedAt" };
 	size_t i;
 
-	jfs_policy_time(p, JFS_BOP_LIST, t0);
+	jfs_policy_time(p, JFS_BOP_LIST, t0, ret);
 	/* masked times are not given away by mtimes either */
 	if (!ret && p->mask) {
 		bool c = jfs_mask_covers(p->mask, created, 1), u = jfs_mask_covers(p->mask, updated, 1);
@@ -151,7 +210,7 @@ int jfs_policy_sync(struct jfs_policy *p, const char *id, struct jfs_err *err)
 	uint64_t t0 = jfs_mono_ns();
 	int ret = p->store->ops->sync(p->store, id, err);
 
-	jfs_policy_time(p, JFS_BOP_SYNC, t0);
+	jfs_policy_time(p, JFS_BOP_SYNC, t0, ret);
 	return ret;
 }
 

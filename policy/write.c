@@ -445,7 +445,7 @@ static int commit(const struct edit *e, json_t *base, struct jfs_write_result *r
 		}
 		t0 = jfs_mono_ns();
 		ret = st->ops->update(st, e->id, &b.patch, err);
-		jfs_policy_time(e->p, JFS_BOP_WRITE, t0);
+		jfs_policy_time(e->p, JFS_BOP_WRITE, t0, ret);
 		if (!ret) {
 			res->item = jfs_patch_apply(base, &b.patch);
 			goto out_patch;
@@ -674,7 +674,7 @@ static int create_item(struct jfs_policy *p, enum jfs_change_kind kind, const ch
 	}
 	t0 = jfs_mono_ns();
 	ret = p->store->ops->create(p->store, id, item, err);
-	jfs_policy_time(p, JFS_BOP_WRITE, t0);
+	jfs_policy_time(p, JFS_BOP_WRITE, t0, ret);
 	if (ret == -EEXIST)
 		jfs_err_set(err, EEXIST, "cannot create user '%s': it exists", id);
 	else if (ret)
@@ -700,7 +700,7 @@ static int remove_item(struct jfs_policy *p, enum jfs_change_kind kind, const ch
 	}
 	t0 = jfs_mono_ns();
 	ret = p->store->ops->remove(p->store, id, err);
-	jfs_policy_time(p, JFS_BOP_WRITE, t0);
+	jfs_policy_time(p, JFS_BOP_WRITE, t0, ret);
 	if (ret && ret != -ENOENT)
 		jfs_err_prefix(err, "cannot remove user '%s'", id);
 	if (ret)

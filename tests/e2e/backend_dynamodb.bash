@@ -115,6 +115,8 @@ backend_server_start() {
 	# the daemon under test reads its credentials from the environment
 	export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 	export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+	# never ask 169.254.169.254 from a test: the chain ends there
+	export AWS_EC2_METADATA_DISABLED=true
 	unset AWS_SESSION_TOKEN AWS_PROFILE
 	if [[ -n "${JOVOFS_TEST_DYNAMODB_ENDPOINT:-}" ]]; then
 		export JFS_DDB_ENDPOINT="$JOVOFS_TEST_DYNAMODB_ENDPOINT"

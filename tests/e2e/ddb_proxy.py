@@ -12,14 +12,19 @@ each request it reads MODE_FILE, one line:
     throttle [N]      answer 400 ThrottlingException (N times, then pass)
     error500 [N]      answer 500 InternalServerError (N times, then pass)
     badcreds          answer 400 UnrecognizedClientException
+    expired KEYID     answer 400 ExpiredTokenException to requests signed
+                      with access key KEYID; forward the others
 
-Each handled request appends its X-Amz-Target and what was done to
-MODE_FILE.log, so tests can count retries. Stops on SIGTERM.
+Each handled request appends its X-Amz-Target, what was done and the access
+key id that signed it (the Authorization header's Credential=) to
+MODE_FILE.log, so tests can count retries and see which keys were used.
+Stops on SIGTERM.
 """
 import http.client
 import http.server
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -40,9 +45,9 @@ def mode():
     return words or ['pass']
 
 
-def log(target, what):
+def log(target, what, key='-'):
     with lock, open(mode_file + '.log', 'a') as f:
-        f.write('%s %s\n' % (target, what))
+        f.write('%s %s %s\n' % (target, what, key))
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -60,8 +65,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get('Content-Length', '0'))
         body = self.rfile.read(n)
         target = self.headers.get('X-Amz-Target', '?')
+        m = re.search(r'Credential=([^/,\s]+)/', self.headers.get('Authorization', ''))
+        key = m.group(1) if m else '-'
         words = mode()
         kind = words[0]
+        if kind == 'expired' and len(words) > 1 and key == words[1]:
+            log(target, kind, key)
+            return self.answer(400, {
+                '__type': 'com.amazon.coral.service#ExpiredTokenException',
+                'message': 'The security token included in the request is expired'})
         if kind in ('throttle', 'error500'):
             limit = int(words[1]) if len(words) > 1 else None
             key = ' '.join(words)
@@ -69,7 +81,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 done = counts.get(key, 0)
                 counts[key] = done + 1
             if limit is None or done < limit:
-                log(target, kind)
+                log(target, kind, key)
                 if kind == 'throttle':
                     return self.answer(400, {
                         '__type': 'com.amazonaws.dynamodb.v20120810#ThrottlingException',
@@ -78,13 +90,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     '__type': 'com.amazonaws.dynamodb.v20120810#InternalServerError',
                     'message': 'Internal server error'})
         if kind == 'badcreds':
-            log(target, kind)
+            log(target, kind, key)
             return self.answer(400, {
                 '__type': 'com.amazon.coral.service#UnrecognizedClientException',
                 'message': 'The security token included in the request is invalid.'})
         if kind == 'delay':
             time.sleep(int(words[1]) / 1000.0)
-        log(target, 'pass')
+        log(target, 'pass', key)
         try:
             conn = http.client.HTTPConnection('127.0.0.1', upstream_port, timeout=60)
             headers = {k: v for k, v in self.headers.items()

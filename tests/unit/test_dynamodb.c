@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,12 +390,18 @@ static void clear_aws_env(void)
 	static const char *const vars[] = {
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
 		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SHARED_CREDENTIALS_FILE",
-		"AWS_CONFIG_FILE",
+		"AWS_CONFIG_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+		"AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+		"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_SSO",
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
+	/* the chain ends at the instance metadata: never ask 169.254.169.254 from a test */
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 }
 
 static const char cred_text[] =
@@ -604,6 +611,290 @@ static void test_cred(void)
 	rmdir(tmpdir);
 	free(cred_path);
 	free(conf_path);
+}
+
+/* ---- the credential chain (aws_cred_chain.c), offline ---- */
+
+static char chain_dir[] = "/tmp/jfs-chain-test.XXXXXX";
+
+/* A credential_process script printing keys AKIDP<n> valid @life seconds, sleeping @sleep_s. */
+static void write_process(const char *conf_path, long life, const char *sleep_s)
+{
+	char script[512], conf[1024];
+	FILE *f;
+
+	snprintf(script, sizeof(script), "%s/proc.sh", chain_dir);
+	f = fopen(script, "w");
+	if (!f)
+		abort();
+	fprintf(f, "#!/bin/sh\n"
+		   "n=$(( $(cat %s/count 2>/dev/null || echo 0) + 1 )); echo $n >%s/count\n"
+		   "sleep %s\n"
+		   "exp=$(date -u -d \"@$(( $(date +%%s) + %ld ))\" +%%Y-%%m-%%dT%%H:%%M:%%SZ)\n"
+		   "printf '{\"Version\": 1, \"AccessKeyId\": \"AKIDP%%s\", "
+		   "\"SecretAccessKey\": \"chainsecret%%s\", \"SessionToken\": \"tok%%s\", "
+		   "\"Expiration\": \"%%s\"}' $n $n $n \"$exp\"\n",
+		chain_dir, chain_dir, sleep_s, life);
+	fclose(f);
+	chmod(script, 0755);
+	snprintf(conf, sizeof(conf), "[profile p]\ncredential_process = %s\n", script);
+	f = fopen(conf_path, "w");
+	fputs(conf, f);
+	fclose(f);
+}
+
+static int process_runs(void)
+{
+	char path[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/count", chain_dir);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
+struct getter {
+	struct jfs_aws_provider *p;
+	pthread_barrier_t *bar;
+	int ret;
+	char id[32];
+};
+
+static void *getter_thread(void *arg)
+{
+	struct getter *g = arg;
+	struct jfs_aws_cred c;
+	struct jfs_err err;
+
+	pthread_barrier_wait(g->bar);
+	g->ret = jfs_aws_provider_get(g->p, &c, &err);
+	snprintf(g->id, sizeof(g->id), "%s", c.access_key_id ? c.access_key_id : "");
+	jfs_aws_cred_release(&c);
+	return NULL;
+}
+
+/* Which source the chain picks, as its description; NULL and @err on failure. */
+static char *chain_source(struct jfs_err *err)
+{
+	struct jfs_aws_provider *p;
+	char buf[512];
+
+	jfs_err_clear(err);
+	if (jfs_aws_provider_new(&p, NULL, 1000, err))
+		return NULL;
+	jfs_aws_provider_source(p, buf, sizeof(buf));
+	jfs_aws_provider_free(p);
+	return strdup(buf);
+}
+
+static void test_chain(void)
+{
+	char hex[41], conf_path[512], cred_path[512], *src;
+	struct jfs_aws_provider *p;
+	struct jfs_aws_cred c;
+	struct jfs_err err;
+	pthread_barrier_t bar;
+	struct getter g[8];
+	pthread_t th[8];
+	int i, ret;
+
+	/* SHA-1: FIPS 180 vectors; the AWS CLI names its SSO cache files so */
+	jfs_aws_sha1_hex("abc", hex);
+	CHECK_STR(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+	jfs_aws_sha1_hex("", hex);
+	CHECK_STR(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+	jfs_aws_sha1_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", hex);
+	CHECK_STR(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+	{
+		json_t *c2 = jfs_aws_ini_parse("[sso-session  corp ]\nsso_region = eu-west-1\n", true);
+
+		CHECK_STR(json_string_value(json_object_get(json_object_get(c2, "sso-session corp"),
+							    "sso_region")), "eu-west-1");
+		json_decref(c2);
+	}
+
+	if (!mkdtemp(chain_dir))
+		abort();
+	snprintf(conf_path, sizeof(conf_path), "%s/config", chain_dir);
+	snprintf(cred_path, sizeof(cred_path), "%s/credentials", chain_dir);
+	clear_aws_env();
+	setenv("AWS_CONFIG_FILE", conf_path, 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", cred_path, 1);
+
+	/* credential_process: fetched on first use, not before; long-lived keys are kept */
+	write_process(conf_path, 3600, "0");
+	setenv("AWS_PROFILE", "p", 1);
+	ret = jfs_aws_provider_new(&p, NULL, 2000, &err);
+	CHECK(ret == 0, "%s", err.msg);
+	CHECK(process_runs() == 0);
+	ret = jfs_aws_provider_get(p, &c, &err);
+	CHECK(ret == 0 && c.access_key_id && !strcmp(c.access_key_id, "AKIDP1"));
+	CHECK_STR(c.session_token, "tok1");
+	CHECK_STR(c.source, "profile p: credential_process");
+	jfs_aws_cred_release(&c);
+	ret = jfs_aws_provider_get(p, &c, &err);
+	CHECK(ret == 0 && process_runs() == 1);
+	jfs_aws_cred_release(&c);
+	/* refused as expired: one new fetch, and only for the keys that were refused */
+	jfs_aws_provider_expired(p, 1);
+	ret = jfs_aws_provider_get(p, &c, &err);
+	CHECK(ret == 0 && c.access_key_id && !strcmp(c.access_key_id, "AKIDP2"));
+	jfs_aws_cred_release(&c);
+	jfs_aws_provider_expired(p, 1); /* stale: AKIDP1's generation */
+	ret = jfs_aws_provider_get(p, &c, &err);
+	CHECK(ret == 0 && process_runs() == 2);
+	jfs_aws_cred_release(&c);
+	jfs_aws_provider_free(p);
+
+	/* less than 5 minutes left: every get() would refresh; 8 threads at once share one */
+	{
+		char count[512];
+
+		snprintf(count, sizeof(count), "%s/count", chain_dir);
+		unlink(count);
+	}
+	write_process(conf_path, 290, "0.3");
+	ret = jfs_aws_provider_new(&p, NULL, 2000, &err);
+	CHECK(ret == 0);
+	ret = jfs_aws_provider_get(p, &c, &err);
+	CHECK(ret == 0 && process_runs() == 1);
+	jfs_aws_cred_release(&c);
+	ret = jfs_aws_provider_get(p, &c, &err); /* just fetched: not again within 1 s */
+	CHECK(ret == 0 && process_runs() == 1);
+	jfs_aws_cred_release(&c);
+	usleep(1100 * 1000);
+	pthread_barrier_init(&bar, NULL, 8);
+	for (i = 0; i < 8; i++) {
+		g[i].p = p;
+		g[i].bar = &bar;
+		pthread_create(&th[i], NULL, getter_thread, &g[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		/* nobody fails or waits for the fetch: the old keys are still valid */
+		CHECK(g[i].ret == 0 && (!strcmp(g[i].id, "AKIDP1") || !strcmp(g[i].id, "AKIDP2")),
+		      "thread %d: %d %s", i, g[i].ret, g[i].id);
+	}
+	pthread_barrier_destroy(&bar);
+	CHECK(process_runs() == 2, "runs %d", process_runs());
+	jfs_aws_provider_free(p);
+
+	/* a failing process names the profile and its exit status, never its output */
+	{
+		FILE *f = fopen(conf_path, "w");
+
+		fputs("[profile bad]\ncredential_process = echo leakedsecretvalue; exit 4\n", f);
+		fclose(f);
+	}
+	setenv("AWS_PROFILE", "bad", 1);
+	ret = jfs_aws_provider_new(&p, NULL, 2000, &err);
+	CHECK(ret == 0);
+	ret = jfs_aws_provider_get(p, &c, &err);
+	CHECK(ret == -EACCES && strstr(err.msg, "profile bad: credential_process") &&
+	      strstr(err.msg, "exit status 4") && !strstr(err.msg, "leakedsecret"), "%s", err.msg);
+	jfs_aws_cred_release(&c);
+	jfs_aws_provider_free(p);
+
+	/* the order and what each source is called, without any network */
+	{
+		FILE *f = fopen(conf_path, "w");
+
+		fputs("[profile role]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = keys\n"
+		      "[profile keys]\naws_access_key_id = AKIDK\naws_secret_access_key = s\n"
+		      "[profile loop]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = loop2\n"
+		      "[profile loop2]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = loop\n"
+		      "[profile envrole]\nrole_arn = arn:aws:iam::1:role/e\n"
+		      "credential_source = Environment\n"
+		      "[profile sso]\nsso_session = s1\nsso_account_id = 1\n"
+		      "[profile web]\nweb_identity_token_file = /t\nrole_arn = arn:aws:iam::1:role/w\n"
+		      "[profile none]\nregion = eu-west-1\n", f);
+		fclose(f);
+	}
+	setenv("AWS_PROFILE", "role", 1);
+	src = chain_source(&err);
+	CHECK(src && strstr(src, "role arn:aws:iam::1:role/r assumed with profile keys from"),
+	      "%s", src ? src : err.msg);
+	free(src);
+	setenv("AWS_PROFILE", "loop", 1);
+	src = chain_source(&err);
+	CHECK(!src && strstr(err.msg, "too long or circular"));
+	setenv("AWS_PROFILE", "envrole", 1);
+	src = chain_source(&err);
+	CHECK(!src && strstr(err.msg, "credential_source Environment"));
+	setenv("AWS_ACCESS_KEY_ID", "AKIDE", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "se", 1);
+	src = chain_source(&err);
+	CHECK(src && !strcmp(src, "env")); /* environment keys come first */
+	free(src);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	setenv("AWS_PROFILE", "sso", 1);
+	src = chain_source(&err);
+	CHECK(!src && strstr(err.msg, "sso_role_name"));
+	setenv("AWS_PROFILE", "web", 1);
+	src = chain_source(&err);
+	CHECK(src && strstr(src, "profile web: web identity token file /t"));
+	free(src);
+	setenv("AWS_PROFILE", "none", 1);
+	src = chain_source(&err);
+	CHECK(!src && strstr(err.msg, "no credentials jovofs can use"));
+	/* web identity from the environment comes before the profile */
+	setenv("AWS_PROFILE", "keys", 1);
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/tok", 1);
+	setenv("AWS_ROLE_ARN", "arn:aws:iam::1:role/env", 1);
+	src = chain_source(&err);
+	CHECK(src && strstr(src, "(AWS_WEB_IDENTITY_TOKEN_FILE)"));
+	free(src);
+	unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+	/* no profile at all: the container, whose plain-http address must be loopback or ECS */
+	unsetenv("AWS_PROFILE");
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/creds", 1);
+	src = chain_source(&err);
+	CHECK(!src && strstr(err.msg, "not https"));
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds", 1);
+	src = chain_source(&err);
+	CHECK(src && !strcmp(src, "container credentials at http://127.0.0.1:9/creds"));
+	free(src);
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/x", 1);
+	src = chain_source(&err);
+	CHECK(src && !strcmp(src, "container credentials at http://169.254.170.2/v2/credentials/x"));
+	free(src);
+	unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	/* last: instance metadata, unless disabled (clear_aws_env disables it) */
+	src = chain_source(&err);
+	CHECK(!src && strstr(err.msg, "no aws credentials") &&
+	      strstr(err.msg, "AWS_EC2_METADATA_DISABLED") && strstr(err.msg, "profile 'default'"),
+	      "%s", err.msg);
+	unsetenv("AWS_EC2_METADATA_DISABLED");
+	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/", 1);
+	src = chain_source(&err);
+	CHECK(src && !strcmp(src, "EC2 instance metadata (IMDSv2) at http://127.0.0.1:9"));
+	free(src);
+	/* nothing listens there: the fetch fails, naming it, in bounded time */
+	ret = jfs_aws_provider_new(&p, NULL, 1000, &err);
+	CHECK(ret == 0);
+	ret = jfs_aws_provider_get(p, &c, &err);
+	CHECK(ret == -EIO && strstr(err.msg, "EC2 instance metadata"), "%s", err.msg);
+	jfs_aws_cred_release(&c);
+	jfs_aws_provider_free(p);
+
+	clear_aws_env();
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/proc.sh", chain_dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/count", chain_dir);
+		unlink(path);
+	}
+	unlink(conf_path);
+	rmdir(chain_dir);
 }
 
 /* ---- config ---- */
@@ -1019,6 +1310,7 @@ int main(int argc, char **argv)
 	test_marshal();
 	test_ini();
 	test_cred();
+	test_chain();
 	test_config();
 	if (argc > 2 && !strcmp(argv[1], "live"))
 		test_live(argv[2]);
