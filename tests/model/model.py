@@ -263,6 +263,7 @@ class Model:
         self.items = {}     # id -> item (dict, key order as stored)
         self.scratch = {}   # (id, dirsub, name) -> Scratch
         self.conflicts = []  # contents kept in .jovofs/conflicts/, in order
+        self.modes = {}     # (id, rel) -> mode a chmod gave (kept in memory, never stored)
 
     # ---- views (policy/view.c's rules, from DESIGN section 3)
 
@@ -341,15 +342,20 @@ class Model:
                     sm = iso_parse(J.plain(item["session"].get("updatedAt"))) \
                         if isinstance(item.get("session"), dict) else None
                     fm = sm if sm is not None else mt
-                kids[rel] = {"type": "file", "mode": 0o444 if rel == "record.json" else 0o644,
+                kids[rel] = {"type": "file",
+                             "mode": self.modes.get((uid, rel),
+                                                    0o444 if rel == "record.json" else 0o644),
                              "mtime": fm, "content": c}
             if self.cfg.on["history"]:
                 hk = {}
                 # code: history/ lists oldest first (DESIGN is silent; fs/node.c says why)
                 for i in reversed(range(self.hist_count(item))):
-                    hk["%d.json" % i] = {"type": "file", "mode": 0o644, "mtime": mt,
+                    hk["%d.json" % i] = {"type": "file",
+                                         "mode": self.modes.get((uid, "history/%d.json" % i), 0o644),
+                                         "mtime": mt,
                                          "content": self.content(uid, "history/%d.json" % i, now)}
-                kids["history"] = {"type": "dir", "mode": 0o755, "mtime": mt, "kids": hk,
+                kids["history"] = {"type": "dir", "mode": self.modes.get((uid, "history"), 0o755),
+                                   "mtime": mt, "kids": hk,
                                    "ordered": list(hk)}
             for (sid, dirsub, name), sc in self.scratch.items():
                 if sid != uid:
@@ -359,7 +365,8 @@ class Model:
                     kids[name] = node
                 elif "history" in kids:
                     kids["history"]["kids"][name] = node
-            root[encode_id(uid)] = {"type": "dir", "mode": 0o755, "mtime": mt, "kids": kids,
+            root[encode_id(uid)] = {"type": "dir", "mode": self.modes.get((uid, ""), 0o755),
+                                    "mtime": mt, "kids": kids,
                                     "xid": uid}
         return root
 
@@ -488,8 +495,11 @@ class Model:
             item["updatedAt"] = t
         self.items[uid] = item
 
-    def drop_user(self, uid):
+    def drop_user(self, uid, by_mount=True):
+        """@uid removed (through the mount: its chmods go with it)."""
         self.items.pop(uid, None)
+        for k in [k for k in self.modes if k[0] == uid and by_mount]:
+            del self.modes[k]
         for k in [k for k in self.scratch if k[0] == uid]:
             del self.scratch[k]
 
@@ -1761,7 +1771,11 @@ class Runner:
                     sc.mode = op["mode"] & 0o7777
                 elif how == "truncate":
                     sc.data = sc.data[:op["n"]] + b"\0" * max(0, op["n"] - len(sc.data))
-            # code: mode, owner and times of element files and directories are accepted, not stored
+            elif how == "chmod":
+                # SEMANTICS: chmod of a user's file or directory takes effect, kept in
+                # memory (per file name) until the unmount or the user's removal
+                self.model.modes[(uid, rel)] = op["mode"] & 0o7777
+            # code: times of element files and directories are accepted, not stored
         self.outcome(got, want)
 
     # ---- changes by others
@@ -1838,7 +1852,7 @@ class Runner:
             h.call("jovo", reqs=[["set", uid, [["x%d" % op["i"], op["val"]]]]])
             self.adopt_store(only=uid)
             if uid not in m.items:
-                m.drop_user(uid)
+                m.drop_user(uid, by_mount=False)
         elif op["kind"] == "del_user":
             if item is None:
                 return None
@@ -2023,6 +2037,7 @@ class Runner:
         self.mount.start()
         self.model.scratch = {}     # scratch files are gone after the unmount
         self.model.conflicts = []   # kept conflicts live in memory
+        self.model.modes = {}       # so do chmods
         return None
 
     def op_wait(self, op):
