@@ -28,6 +28,8 @@
 #include "common/strbuf.h"
 #include "fs/jfs.h"
 
+struct jfs_dirbuf;
+
 /* ---- inode numbers and node kinds (fs/ino.c) ---- */
 
 /* fixed inodes */
@@ -174,7 +176,7 @@ struct jfs_user {
 	bool exists;            /* in the store as far as we know */
 	int64_t created_ms;     /* from the listing or the item, -1 unknown */
 	int64_t updated_ms;
-	struct jfs_hnode hnode_id, hnode_name;
+	struct jfs_hnode hnode_name;
 
 	struct jfs_ucache cache;        /* fs/rcache.c */
 	struct jfs_uerrors errors;      /* fs/commit.c */
@@ -190,18 +192,65 @@ static inline fuse_ino_t jfs_user_ino(const struct jfs_user *u, unsigned sub)
 
 /* ---- the user table and the listing (fs/users.c) ---- */
 
-/** The user of id @id (@len bytes), or NULL. [L] */
+/** What the mount knows of one id, made or not (see struct jfs_users). Guarded by lock. */
+struct jfs_uent {
+	struct jfs_user *u;      /* its struct jfs_user once made (then u's fields count), or NULL */
+	uint64_t id_ref;         /* where its bytes are in users.chunks */
+	uint32_t id_len;
+	uint32_t hnext;          /* the next entry with the same bucket: slot + 1, 0 none */
+	uint32_t run;            /* the last listing run that listed it */
+	bool exists;             /* while !u */
+	int64_t created_ms;      /* while !u: from the listing, -1 unknown */
+	int64_t updated_ms;
+};
+
+/**
+ * The user of id @id (@len bytes), its struct jfs_user made when the id is
+ * known; NULL when the mount never saw it. [L]
+ */
 struct jfs_user *jfs_user_by_id(struct jfs *fs, const char *id, size_t len);
-/** The user whose directory is named @name, or NULL. [L] */
+/** The user whose directory is named @name (made when known), or NULL. [L] */
 struct jfs_user *jfs_user_by_name(struct jfs *fs, const char *name);
-/** The user a user inode belongs to, or NULL. [L] */
+/** The user a user inode belongs to (made when known), or NULL. [L] */
 struct jfs_user *jfs_user_by_ino(struct jfs *fs, fuse_ino_t ino);
 /** Find or add user @id; never NULL. [L] */
 struct jfs_user *jfs_user_get(struct jfs *fs, const char *id, size_t len);
-/** Read the whole listing from the store; users no longer listed are gone. 0 or -errno. [U] */
+/**
+ * The slot of the user whose directory is @name, without making its
+ * struct jfs_user: true and *@slot, *@exists; false when unknown. [L]
+ */
+bool jfs_users_slot_by_name(struct jfs *fs, const char *name, uint64_t *slot, bool *exists);
+/** The slot of id @id, added (not existing, not listed) when new. [L] */
+uint64_t jfs_users_slot(struct jfs *fs, const char *id, size_t len);
+/** The directory name of the user in @slot: malloc()ed, NULL when no such slot. [L] */
+char *jfs_users_slot_name(struct jfs *fs, uint64_t slot);
+/**
+ * What the listing knows of the user in @slot without making its struct
+ * jfs_user: false when no such slot; else *@exists and *@mtime_ms, the
+ * mtime of its directory (-1 when the listing brought no times). [L]
+ */
+bool jfs_users_peek(struct jfs *fs, uint64_t slot, bool *exists, int64_t *mtime_ms);
+/**
+ * Read the whole listing from the store now and wait for it; users no
+ * longer listed are gone. 0 or -errno. [U]
+ */
 int jfs_users_refresh(struct jfs *fs);
+/**
+ * The listing is about to be served (a readdir or stat of the root):
+ * start reading it when it is older than the cache time; a first listing
+ * streams (readdir waits for its pages), a later one is waited for up to
+ * a few seconds, then the older one is served meanwhile. 0, or the -errno
+ * of a listing that failed meanwhile. [U]
+ */
+int jfs_users_list_fresh(struct jfs *fs);
 /** Whether the listing is older than the cache time (never, with a change feed). [L] */
 bool jfs_users_stale(struct jfs *fs);
+/**
+ * Fill @db with the root's users from position @i of the listing (the
+ * entries after "." ".." ".jovofs"), waiting for a streamed listing's
+ * pages. 0 or -errno (a first listing that failed). [L-drop]
+ */
+int jfs_users_readdir(struct jfs *fs, struct jfs_dirbuf *db, size_t i);
 /** @u's record is @item (borrowed): it exists, with these times. [L] */
 void jfs_users_seen(struct jfs *fs, struct jfs_user *u, const json_t *item);
 /** @u was created through the mount: it is listed from now on. [L] */
@@ -210,6 +259,12 @@ void jfs_users_add(struct jfs *fs, struct jfs_user *u);
 void jfs_users_gone(struct jfs *fs, struct jfs_user *u);
 /** The mtime shown for @u's directory and files, in ms. [L] */
 int64_t jfs_user_mtime(struct jfs *fs, const struct jfs_user *u);
+/** Set up the tables (before the session). */
+void jfs_users_init(struct jfs *fs);
+/** Start the lister thread and the first listing. 0 or -errno. [U] */
+int jfs_users_start(struct jfs *fs);
+/** Stop a listing in progress and the lister thread. [U] */
+void jfs_users_stop(struct jfs *fs);
 /** Free every user (at the unmount; nothing may use them after). */
 void jfs_users_release(struct jfs *fs);
 

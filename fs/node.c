@@ -192,6 +192,20 @@ int jfs_node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *timeo
 	default:
 		break;
 	}
+	if (kind == JFS_NODE_USER_DIR) {
+		bool exists;
+		int64_t mtime;
+
+		/* the listing's times are enough: no struct jfs_user, no load for ls -l */
+		if (!jfs_users_peek(fs, jfs_ino_slot(ino), &exists, &mtime) || !exists)
+			return -ENOENT;
+		if (mtime >= 0) {
+			jfs_node_base_attr(fs, st, ino, S_IFDIR | 0755, mtime);
+			if (fs->policy.cfg.enabled[JFS_EL_HISTORY])
+				st->st_nlink = 3;
+			return 0;
+		}
+	}
 	if (!(u = live_user(fs, ino)))
 		return -ENOENT;
 	switch (kind) {
@@ -223,6 +237,8 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 {
 	struct jfs_user *u;
 	json_t *item = NULL;
+	uint64_t slot;
+	bool exists;
 	size_t len;
 	char *id;
 	int rc;
@@ -231,9 +247,9 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 		*ino = JFS_INO_STATUS;
 		return 0;
 	}
-	u = jfs_user_by_name(fs, name);
-	if (u && u->exists) {
-		*ino = jfs_user_ino(u, JFS_SUB_DIR);
+	/* from the listing: no struct jfs_user is made for ls -l of a million users */
+	if (jfs_users_slot_by_name(fs, name, &slot, &exists) && exists) {
+		*ino = jfs_ino_make(slot, JFS_SUB_DIR);
 		return 0;
 	}
 	if (fs->change_feed)
@@ -433,30 +449,18 @@ bool jfs_dir_add(struct jfs *fs, struct jfs_dirbuf *db, const char *name, fuse_i
 
 static int readdir_root(struct jfs *fs, struct jfs_dirbuf *db)
 {
-	struct jfs_users *t = &fs->users;
-	size_t i;
+	size_t i = 0;
 
 	if (!jfs_dir_add(fs, db, ".", JFS_INO_ROOT, S_IFDIR) ||
 	    !jfs_dir_add(fs, db, "..", JFS_INO_ROOT, S_IFDIR) ||
 	    !jfs_dir_add(fs, db, JFS_STATUS_NAME, JFS_INO_STATUS, S_IFDIR))
 		return 0;
 	/* skip straight to the offset: a 100k listing is read in many calls */
-	i = 0;
 	if (db->off > db->pos) {
 		i = (size_t)(db->off - db->pos);
 		db->pos = db->off;
 	}
-	for (; i < t->nlisting; i++) {
-		struct jfs_user *u = t->listing[i];
-
-		if (!u->exists) {
-			db->pos++;
-			continue;
-		}
-		if (!jfs_dir_add(fs, db, u->name, jfs_user_ino(u, JFS_SUB_DIR), S_IFDIR))
-			break;
-	}
-	return 0;
+	return jfs_users_readdir(fs, db, i);
 }
 
 /* A user directory's files, in a fixed order: an absent file keeps its offset. */

@@ -80,12 +80,7 @@ static void jfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 /* The root's mtime tells the kernel when its cached listing is stale: refresh first. */
 static int refresh_listing(struct jfs *fs)
 {
-	bool stale;
-
-	pthread_mutex_lock(&fs->lock);
-	stale = jfs_users_stale(fs);
-	pthread_mutex_unlock(&fs->lock);
-	return stale ? jfs_users_refresh(fs) : 0;
+	return jfs_users_list_fresh(fs);
 }
 
 static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -640,8 +635,7 @@ int jfs_fs_init(struct jfs *fs)
 {
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->notify.cond, NULL);
-	jfs_hmap_init(&fs->users.by_id, 1024);
-	jfs_hmap_init(&fs->users.by_name, 1024);
+	jfs_users_init(fs);
 	jfs_scratch_init(fs);
 	jfs_hmap_init(&fs->handles.renderings, 64);
 	fs->start_ms = jfs_now_ms();
@@ -663,13 +657,17 @@ int jfs_fs_start(struct jfs *fs)
 
 	if (rc < 0)
 		return rc;
-	/* a backend that is down now is retried at the next listing */
-	jfs_users_refresh(fs);
-	return 0;
+	/*
+	 * The first listing streams into readdir from the lister thread: the
+	 * mount is ready at once, whatever the table's size. A backend that is
+	 * down now is retried at the next listing.
+	 */
+	return jfs_users_start(fs);
 }
 
 void jfs_fs_stop(struct jfs *fs)
 {
+	jfs_users_stop(fs);
 	jfs_notify_stop(fs);
 }
 

@@ -406,9 +406,16 @@ static void test_listing(void)
 	      "times come with the listing");
 	CHECK(jfs_user_by_ino(&r.fs, jfs_user_ino(b, JFS_SUB_USER)) == b &&
 	      !jfs_user_by_ino(&r.fs, JFS_INO_S_CONFIG), "inode to user");
-	for (i = 1; i < r.fs.users.nlisting; i++)
-		if (strcmp(r.fs.users.listing[i - 1]->id, r.fs.users.listing[i]->id) > 0)
+	for (i = 1; i < r.fs.users.nlisting; i++) {
+		char *a = jfs_users_slot_name(&r.fs, r.fs.users.listing[i - 1]);
+		char *c = jfs_users_slot_name(&r.fs, r.fs.users.listing[i]);
+		int cmp = strcmp(a, c);
+
+		free(a);
+		free(c);
+		if (cmp > 0)
 			break;
+	}
 	CHECK(i == r.fs.users.nlisting, "the store's order");
 	pthread_mutex_unlock(&r.fs.lock);
 	CHECK(r.store.loads == 0, "a listing loads no record");
