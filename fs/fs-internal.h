@@ -39,6 +39,7 @@ struct jfs_dirbuf;
 #define JFS_INO_S_METRICS 4
 #define JFS_INO_S_ERRORS  5
 #define JFS_INO_S_CONFL   6   /* .jovofs/conflicts/ */
+#define JFS_INO_S_FIND    7   /* .jovofs/find/ */
 
 /*
  * User nodes are computed, not allocated: a user gets a slot when the
@@ -53,13 +54,15 @@ struct jfs_dirbuf;
 #define JFS_SUB_CREATED   4
 #define JFS_SUB_UPDATED   5
 #define JFS_SUB_RECORD    6
+#define JFS_SUB_LINK      7   /* the user's symlink in a find view (.jovofs/find/F/NAME) */
 #define JFS_SUB_HIST0     16  /* history/N.json is JFS_SUB_HIST0 + N */
 #define JFS_SUB_COUNT     (1 << JFS_SUB_BITS)
 #define JFS_HIST_MAX      (JFS_SUB_COUNT - JFS_SUB_HIST0)
 
-/* scratch files and conflict files live in their own ranges */
+/* scratch files, conflict files and find views live in their own ranges */
 #define JFS_INO_SCRATCH_BIT  (1ULL << 62)
 #define JFS_INO_CONFLICT_BIT (1ULL << 61)
+#define JFS_INO_FIND_BIT     (1ULL << 60)
 
 #define JFS_STATUS_NAME ".jovofs"
 
@@ -84,6 +87,9 @@ enum jfs_node_kind {
 	JFS_NODE_ELEMENT,       /**< user.json, session.json, createdAt, updatedAt, history/N.json */
 	JFS_NODE_RECORD,        /**< record.json */
 	JFS_NODE_SCRATCH,
+	JFS_NODE_FIND_DIR,      /**< .jovofs/find/ */
+	JFS_NODE_FIND,          /**< .jovofs/find/FILTER/: a find view */
+	JFS_NODE_FIND_LINK,     /**< a user's symlink in a find view (JFS_SUB_LINK) */
 };
 
 /** The kind of @ino, from its number alone. [any] */
@@ -406,6 +412,40 @@ char *jfs_status_conflict(struct jfs_status *st, const char *user_name, const ch
 			  const char *data, size_t len);
 /** Remove conflict file @name: 0 or -ENOENT. [U] */
 int jfs_status_conflict_remove(struct jfs_status *st, const char *name);
+
+/* ---- find views: .jovofs/find/FILTER/ (fs/find.c) ---- */
+
+/** Set up and free the find views. */
+void jfs_find_init(struct jfs *fs);
+void jfs_find_release(struct jfs *fs);
+/**
+ * The view of filter @name in .jovofs/find/: 0 and *@ino (made on first
+ * use; the filter parsed by the policy), or -EINVAL (malformed) / -ENOENT
+ * (an element storedElements disables), the reason logged. [L]
+ */
+int jfs_find_lookup_view(struct jfs *fs, const char *name, fuse_ino_t *ino);
+/**
+ * The link @name in view @parent: 0 and *@ino when that user matches;
+ * -ENOENT (never cached) when not; the query runs when the view has no
+ * results. [L-drop]
+ */
+int jfs_find_lookup_link(struct jfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino);
+/** Attributes of a find node (@kind JFS_NODE_FIND_*). [L] */
+int jfs_find_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, struct stat *st,
+		  double *timeout);
+/**
+ * The entries of .jovofs/find/ or of a view (into @db); a view's query runs
+ * at offset 0 when its results are older than the cache time. [L-drop]
+ */
+int jfs_find_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino);
+/** The target of link @ino, "../../../NAME": malloc()ed. [L] */
+int jfs_find_readlink(struct jfs *fs, fuse_ino_t ino, char **target);
+/** The kernel looked view @ino up once more. [L] */
+void jfs_find_ref(struct jfs *fs, fuse_ino_t ino);
+/** The kernel forgot @n references of @ino (any inode; others are ignored). [L] */
+void jfs_find_forget(struct jfs *fs, fuse_ino_t ino, uint64_t n);
+/** The mount changed a record: every view's results are out of date. [L] */
+void jfs_find_invalidate(struct jfs *fs);
 
 /* ---- scratch files (fs/scratch.c) ---- */
 

@@ -141,6 +141,16 @@ struct jfs_handles {
 	unsigned read_copy_next;   /* lock */
 };
 
+/** Find views, .jovofs/find/FILTER/ (fs/find.c). Guarded by lock. */
+struct jfs_finds {
+	struct jfs_hmap by_name;   /* struct jfs_find, by name */
+	struct jfs_hmap by_num;    /* the same, by inode number */
+	uint64_t next;             /* the last number given out */
+	uint64_t gen;              /* bumped by every change the mount makes */
+	size_t held;               /* slots held in all results */
+	pthread_cond_t cond;       /* with lock: a view's query ended */
+};
+
 /** Scratch files (fs/scratch.c). Guarded by lock. */
 struct jfs_scratches {
 	struct jfs_hmap by_ino;    /* struct jfs_scratch, by hnode */
@@ -178,6 +188,7 @@ struct jfs {
 	struct jfs_notify notify;
 	struct jfs_handles handles;
 	struct jfs_scratches scratch;
+	struct jfs_finds finds;
 	struct jfs_metrics m;
 	struct jfs_status *status;     /* its own lock (fs/status.c) */
 };

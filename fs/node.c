@@ -189,6 +189,10 @@ int jfs_node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *timeo
 	case JFS_NODE_CONFLICT_DIR:
 	case JFS_NODE_CONFLICT:
 		return jfs_status_attr(fs, kind, ino, st, timeout);
+	case JFS_NODE_FIND_DIR:
+	case JFS_NODE_FIND:
+	case JFS_NODE_FIND_LINK:
+		return jfs_find_attr(fs, kind, ino, st, timeout);
 	default:
 		break;
 	}
@@ -314,6 +318,10 @@ int jfs_node_lookup(struct jfs *fs, fuse_ino_t parent, const char *name, fuse_in
 	case JFS_NODE_CONFLICT_DIR:
 		*ino = jfs_status_lookup(fs, parent, name);
 		return 0;
+	case JFS_NODE_FIND_DIR:
+		return jfs_find_lookup_view(fs, name, ino);
+	case JFS_NODE_FIND:
+		return jfs_find_lookup_link(fs, parent, name, ino);
 	case JFS_NODE_USER_DIR:
 	case JFS_NODE_HISTORY_DIR:
 		if (!(u = live_user(fs, parent)))
@@ -350,6 +358,8 @@ int jfs_node_entry(struct jfs *fs, fuse_ino_t ino, struct fuse_entry_param *e)
 	e->entry_timeout = timeout;
 	if (jfs_node_kind(ino) == JFS_NODE_SCRATCH && (sc = jfs_scratch_by_ino(fs, ino)))
 		jfs_scratch_ref(sc);
+	if (jfs_node_kind(ino) == JFS_NODE_FIND)
+		jfs_find_ref(fs, ino);
 	return 0;
 }
 
@@ -550,6 +560,9 @@ int jfs_node_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino)
 	case JFS_NODE_STATUS_DIR:
 	case JFS_NODE_CONFLICT_DIR:
 		return jfs_status_readdir(fs, db, ino);
+	case JFS_NODE_FIND_DIR:
+	case JFS_NODE_FIND:
+		return jfs_find_readdir(fs, db, ino);
 	case JFS_NODE_USER_DIR:
 	case JFS_NODE_HISTORY_DIR:
 		break;

@@ -61,6 +61,7 @@ static void jfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 	pthread_mutex_lock(&fs->lock);
 	jfs_scratch_forget(fs, ino, nlookup);
+	jfs_find_forget(fs, ino, nlookup);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_none(req);
 }
@@ -71,8 +72,10 @@ static void jfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 	size_t i;
 
 	pthread_mutex_lock(&fs->lock);
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		jfs_scratch_forget(fs, forgets[i].ino, forgets[i].nlookup);
+		jfs_find_forget(fs, forgets[i].ino, forgets[i].nlookup);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_none(req);
 }
@@ -81,6 +84,24 @@ static void jfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 static int refresh_listing(struct jfs *fs)
 {
 	return jfs_users_list_fresh(fs);
+}
+
+/* A find view's symlink: "../../../NAME" (fs/find.c). */
+static void jfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct jfs *fs = jfs_ctx(req);
+	char *target = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	fs->m.fuse_ops++;
+	rc = jfs_find_readlink(fs, ino, &target);
+	pthread_mutex_unlock(&fs->lock);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -636,6 +657,7 @@ int jfs_fs_init(struct jfs *fs)
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->notify.cond, NULL);
 	jfs_users_init(fs);
+	jfs_find_init(fs);
 	jfs_scratch_init(fs);
 	jfs_hmap_init(&fs->handles.renderings, 64);
 	fs->start_ms = jfs_now_ms();
@@ -674,6 +696,7 @@ void jfs_fs_stop(struct jfs *fs)
 void jfs_fs_release(struct jfs *fs)
 {
 	jfs_scratch_release(fs);
+	jfs_find_release(fs);
 	jfs_users_release(fs);
 	jfs_handles_release(fs, NULL);
 	jfs_notify_release(fs);
@@ -687,6 +710,7 @@ const struct fuse_lowlevel_ops jfs_ll_ops = {
 	.forget = jfs_forget,
 	.forget_multi = jfs_forget_multi,
 	.getattr = jfs_getattr,
+	.readlink = jfs_readlink,
 	.setattr = jfs_setattr,
 	.mknod = jfs_ns_mknod,
 	.mkdir = jfs_ns_mkdir,

@@ -9,11 +9,12 @@ teardown() {
 	jfs_teardown
 }
 
-@test ".jovofs holds config, metrics, errors and conflicts/" {
+@test ".jovofs holds config, metrics, errors, conflicts/ and find/" {
 	mount_jfs
 	run ls "$JFS_MNT/.jovofs"
-	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors metrics)"
+	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors find metrics)"
 	[ -d "$JFS_MNT/.jovofs/conflicts" ]
+	[ -d "$JFS_MNT/.jovofs/find" ]
 	for f in config metrics errors; do [ -f "$JFS_MNT/.jovofs/$f" ]; done
 }
 
