@@ -14,7 +14,9 @@ each request it reads MODE_FILE, one line:
     badcreds          answer 400 UnrecognizedClientException
 
 Each handled request appends its X-Amz-Target and what was done to
-MODE_FILE.log, so tests can count retries. Stops on SIGTERM.
+MODE_FILE.log, so tests can count retries, and {"target", "body"} (the
+request's JSON) as one line to MODE_FILE.bodies, so tests can see what was
+asked. Stops on SIGTERM.
 """
 import http.client
 import http.server
@@ -60,6 +62,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get('Content-Length', '0'))
         body = self.rfile.read(n)
         target = self.headers.get('X-Amz-Target', '?')
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = body.decode('utf-8', 'replace')
+        with lock, open(mode_file + '.bodies', 'a') as f:
+            f.write(json.dumps({'target': target, 'body': parsed}) + '\n')
         words = mode()
         kind = words[0]
         if kind in ('throttle', 'error500'):
