@@ -320,6 +320,11 @@ int jfs_find_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, struc
 		f = find_of(fs, ino);
 		if (!f)
 			return -ENOENT;
+		/* results the next listing asks again for: the kernel must not keep its copy */
+		if (f->have && !f->running &&
+		    (f->gen != fs->finds.gen ||
+		     jfs_mono_ms() - f->done_ms >= (int64_t)(fs->opts.cache_timeout * 1000)))
+			touch(f);
 		jfs_node_base_attr(fs, st, ino, S_IFDIR | 0555, 0);
 		st->st_mtim = st->st_ctim = st->st_atim = f->mtime;
 		*timeout = 0;

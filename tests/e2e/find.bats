@@ -128,6 +128,10 @@ view() {
 	seed_json "[$(item dave '{"city":"Paris"}')]"
 	sleep 1.5
 	[ "$(ls "$v" | tr '\n' ' ')" = "bob dave " ]
+	# ... also when nothing was written through the mount since the last ls
+	seed_json "[$(item erin '{"city":"Paris"}')]"
+	sleep 1.5
+	[ "$(ls "$v" | tr '\n' ' ')" = "bob dave erin " ]
 }
 
 @test "find: storedElements applies: a disabled element is ENOENT with the reason, an expired session matches nothing" {
