@@ -38,6 +38,7 @@ extern const struct jfs_backend_ops jfs_backend_dynamodb;
 #define DDB_TABLE_WAIT_MS 120000
 #define DDB_SEGMENTS 4          /* default TotalSegments: see bench/RESULTS.md */
 #define DDB_SEGMENTS_MAX 64     /* each is a thread and a connection */
+#define DDB_FIRST_PAGE 500      /* items of a listing's first Scan page per segment */
 
 enum ddb_op {
 	DDB_GET,
@@ -75,6 +76,7 @@ struct ddb_store {
 	char *billing_mode; /* "PROVISIONED" or "PAY_PER_REQUEST" */
 	int64_t rcu, wcu;
 	unsigned segments; /* a listing's or find's parallel Scan segments (TotalSegments) */
+	bool list_times;   /* a listing also projects createdAt, updatedAt (listTimes) */
 	char *region;
 	char *endpoint; /* as configured, for messages and describe() */
 	char *url;      /* endpoint with a path */
@@ -1268,7 +1270,7 @@ static json_t *find_request(struct ddb_store *s, const struct jfs_filter *f, boo
 	*project = false;
 	if (!f) {
 		/* the listing: the key, and the times ls -l shows without a load per user */
-		if (strcmp(s->pk, "createdAt") && strcmp(s->pk, "updatedAt"))
+		if (s->list_times && strcmp(s->pk, "createdAt") && strcmp(s->pk, "updatedAt"))
 			jfs_strbuf_addf(&proj, ", %s, %s", expr_name(&x, "createdAt"),
 					expr_name(&x, "updatedAt"));
 	} else {
@@ -1307,6 +1309,7 @@ static json_t *find_request(struct ddb_store *s, const struct jfs_filter *f, boo
 struct scan_run {
 	struct ddb_store *s;
 	json_t *req;           /* read-only while the segments run */
+	bool listing;          /* no filter: the root's listing */
 	bool project;
 	jfs_found_fn *fn;
 	void *data;
@@ -1376,6 +1379,9 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 		json_object_set_new(req, "Segment", json_integer(segment));
 		json_object_set_new(req, "TotalSegments", json_integer(s->segments));
 	}
+	/* a listing's first page comes small and soon: readdir streams it */
+	if (run->listing)
+		json_object_set_new(req, "Limit", json_integer(DDB_FIRST_PAGE));
 	while (!__atomic_load_n(&run->stop, __ATOMIC_RELAXED)) {
 		jfs_err_clear(&err);
 		ret = ddb_call(s, DDB_SCAN, req, &resp, NULL, &err);
@@ -1396,6 +1402,7 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 		if (!json_is_object(last) || !json_object_size(last))
 			break;
 		json_object_set(req, "ExclusiveStartKey", last);
+		json_object_del(req, "Limit"); /* then pages of 1 MB, DynamoDB's most */
 		json_decref(resp);
 		resp = NULL;
 	}
@@ -1423,6 +1430,7 @@ static int ddb_find(struct jfs_store *st, const struct jfs_filter *f, jfs_found_
 	unsigned i, started = 0;
 
 	run.req = find_request(s, f, &run.project);
+	run.listing = !f;
 	pthread_mutex_init(&run.lock, NULL);
 	segs = calloc(s->segments, sizeof(*segs));
 	if (!segs)
@@ -1675,7 +1683,7 @@ static char *make_url(const char *endpoint)
 }
 
 static const char *const top_keys[] = { "table", "libraryConfig", "enabled", "totalSegments",
-					NULL };
+					"listTimes", NULL };
 static const char *const table_keys[] = {
 	"name", "primaryKeyColumn", "createTableOnInit", "billingMode", "readCapacityUnits",
 	"writeCapacityUnits", NULL,
@@ -1713,7 +1721,7 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	struct ddb_store *s;
 	int64_t rcu = 2, wcu = 2;
 	unsigned segments = DDB_SEGMENTS;
-	bool create = true;
+	bool create = true, list_times = true;
 	int ret;
 
 	*out = NULL;
@@ -1766,6 +1774,10 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 					   "number from 1 to %d", DDB_SEGMENTS_MAX);
 		segments = (unsigned)d;
 	}
+	v = json_object_get(conf, "listTimes");
+	if (v && !json_is_boolean(v))
+		return jfs_err_set(err, EINVAL, "'dynamodb.listTimes' must be true or false");
+	list_times = !v || json_is_true(v);
 	v = json_object_get(table, "createTableOnInit");
 	if (v && !json_is_boolean(v))
 		return jfs_err_set(err, EINVAL, "'dynamodb.table.createTableOnInit' must be "
@@ -1805,6 +1817,7 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	s->rcu = rcu;
 	s->wcu = wcu;
 	s->segments = segments;
+	s->list_times = list_times;
 
 	/* reading the shared files is no network: done here, so mistakes show before fork */
 	ret = jfs_aws_cred_load(&s->cred, err);
@@ -1850,6 +1863,7 @@ static void ddb_describe(struct jfs_store *st, json_t *out)
 	json_object_set_new(out, "createTableOnInit", json_boolean(s->create_table));
 	json_object_set_new(out, "billingMode", json_string(s->billing_mode));
 	json_object_set_new(out, "totalSegments", json_integer(s->segments));
+	json_object_set_new(out, "listTimes", json_boolean(s->list_times));
 	json_object_set_new(out, "region", json_string(s->region));
 	json_object_set_new(out, "endpoint", json_string(s->endpoint));
 	json_object_set_new(out, "credentials", json_string(s->cred.source));

@@ -82,6 +82,7 @@ struct mongo_store {
 	bool wc_fallback_allowed;    /* majority was our default, not the user's */
 	atomic_bool wc_use_w1;
 	bool user_socket_timeout;   /* the URI sets socketTimeoutMS: listings keep it */
+	bool list_times;            /* a listing also brings createdAt, updatedAt (listTimes) */
 	mongoc_client_pool_t *pool; /* point requests: socket timeout opts.timeout_ms */
 	mongoc_client_pool_t *list_pool;
 	pthread_mutex_t list_lock;  /* protects lists */
@@ -305,7 +306,7 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 		      struct jfs_store **out, struct jfs_err *err)
 {
 	static const char *const known[] = {
-		"connectionString", "databaseName", "collectionName", "writeConcern",
+		"connectionString", "databaseName", "collectionName", "writeConcern", "listTimes",
 	};
 	struct mongo_store *ms;
 	const char *env, *key, *uri_db;
@@ -375,6 +376,13 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 		goto out_free;
 	if (!ms->coll_name)
 		ms->coll_name = strdup(MONGO_DEFAULT_COLLECTION);
+
+	v = json_object_get(conf, "listTimes");
+	if (v && !json_is_boolean(v)) {
+		ret = jfs_err_set(err, EINVAL, "mongodb: 'listTimes' must be true or false");
+		goto out_free;
+	}
+	ms->list_times = !v || json_is_true(v);
 
 	v = json_object_get(conf, "writeConcern");
 	if (v) {
@@ -825,6 +833,7 @@ static int mongo_list(struct jfs_store *st, const char *cursor, size_t limit,
  */
 #define MONGO_FIND_PAGE 1000
 #define MONGO_FIND_BATCH 10000
+#define MONGO_FIND_FIRST_BATCH 500
 
 struct mongo_q {
 	bool exact;
@@ -1080,7 +1089,7 @@ struct find_arg {
 };
 
 /* The query and options of a find (@f NULL: the listing) into @a. */
-static void find_query(struct find_arg *a, const struct jfs_filter *f)
+static void find_query(struct mongo_store *ms, struct find_arg *a, const struct jfs_filter *f)
 {
 	struct mongo_q q = { .exact = true };
 	struct jfs_path *paths = NULL;
@@ -1112,7 +1121,7 @@ static void find_query(struct find_arg *a, const struct jfs_filter *f)
 	if (!whole) {
 		BSON_APPEND_DOCUMENT_BEGIN(&a->opts, "projection", &proj);
 		BSON_APPEND_INT32(&proj, "_id", 1);
-		if (!f) {
+		if (!f && ms->list_times) {
 			/* the listing: the times ls -l shows without a load per user */
 			BSON_APPEND_INT32(&proj, "createdAt", 1);
 			BSON_APPEND_INT32(&proj, "updatedAt", 1);
@@ -1127,7 +1136,8 @@ static void find_query(struct find_arg *a, const struct jfs_filter *f)
 		bson_append_document_end(&a->opts, &proj);
 	}
 	free(paths);
-	BSON_APPEND_INT32(&a->opts, "batchSize", MONGO_FIND_BATCH);
+	/* a small first batch comes soon (a server builds a batch whole): readdir streams it */
+	BSON_APPEND_INT32(&a->opts, "batchSize", MONGO_FIND_FIRST_BATCH);
 }
 
 static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
@@ -1167,6 +1177,8 @@ static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, 
 				ret = -EIO;
 				break;
 			}
+			if (n == 0)
+				mongoc_cursor_set_batch_size(cursor, MONGO_FIND_BATCH);
 			if (++n < MONGO_FIND_PAGE)
 				continue;
 		}
@@ -1199,7 +1211,7 @@ static int mongo_find(struct jfs_store *st, const struct jfs_filter *f, jfs_foun
 	struct find_arg a = { .fn = fn, .data = data };
 	int ret;
 
-	find_query(&a, f);
+	find_query(ms, &a, f);
 	{
 		/* once per find: what the server is asked, for -d */
 		char *q = bson_as_relaxed_extended_json(&a.filter, NULL);
@@ -1538,6 +1550,7 @@ static void mongo_describe(struct jfs_store *st, json_t *out)
 	else
 		wcj = json_integer(w);
 	json_object_set_new(out, "writeConcern", wcj);
+	json_object_set_new(out, "listTimes", json_boolean(ms->list_times));
 }
 
 static void mongo_close(struct jfs_store *st)
