@@ -243,7 +243,8 @@ static int results(struct jfs *fs, struct jfs_find *f, bool refresh)
 		return rc;
 	}
 	/* sorted and each once (a store may report an id twice) */
-	qsort(c.slots, c.n, sizeof(*c.slots), cmp_slot);
+	if (c.n)
+		qsort(c.slots, c.n, sizeof(*c.slots), cmp_slot);
 	for (i = n = 0; i < c.n; i++)
 		if (!n || c.slots[n - 1] != c.slots[i])
 			c.slots[n++] = c.slots[i];
