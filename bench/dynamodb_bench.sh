@@ -3,12 +3,13 @@
 # bench/RESULTS.md) on dynalite, listed, searched (find views) and looked up
 # through a jovofs mount, next to awscli doing the same work.
 #
-#   bench/dynamodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S "1 2 8"]
+#   bench/dynamodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S "1 2 8"] [-K]
 #
 # Prints one line per figure: what, seconds through the mount, seconds with
 # awscli, and the ratio (awscli / mount: above 1 means the mount is faster);
 # then the daemon's memory, how soon the mount answered, and (-S) the cold
-# listing with other numbers of parallel Scan segments. Everything runs on
+# listing with other numbers of parallel Scan segments, and (-K) with the
+# key column alone (dynamodb.listTimes false). Everything runs on
 # loopback and is removed at the end. Ratios are from one run: a benchmark,
 # not a test.
 set -euo pipefail
@@ -18,14 +19,16 @@ repo="$(cd "$here/.." && pwd)"
 users=100000
 lookups=200
 segs_also=""
+keys_only=
 bin="${JOVOFS_BIN:-$repo/build/jovofs}"
-while getopts 'n:l:b:S:' o; do
+while getopts 'n:l:b:S:K' o; do
 	case $o in
 	n) users=$OPTARG ;;
 	l) lookups=$OPTARG ;;
 	b) bin=$OPTARG ;;
 	S) segs_also=$OPTARG ;;
-	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S SEGMENTS...]" >&2; exit 2 ;;
+	K) keys_only=1 ;;
+	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S SEGMENTS...] [-K]" >&2; exit 2 ;;
 	esac
 done
 [[ -x $bin ]] || { echo "jovofs binary '$bin' not found (build it or pass -b)" >&2; exit 1; }
@@ -254,6 +257,16 @@ for s in $segs_also; do
 		"$(echo "$(now) - $t_start" | bc)" "$(rss VmHWM)"
 	umount_jfs
 done
+# the cold listing of the key column alone (no times: ls -l would load every record)
+if [[ -n $keys_only ]]; then
+	jq '.dynamodb.listTimes = false' "$work/config.json" >"$work/config.keys" &&
+		mv "$work/config.keys" "$work/config.json"
+	mount_jfs
+	secs seg_time count_ls
+	printf '# listTimes false (key column only): ls | wc -l cold %.3f s from the start, peak RSS %s\n' \
+		"$(echo "$(now) - $t_start" | bc)" "$(rss VmHWM)"
+	umount_jfs
+fi
 if grep -Eq 'error|warning' "$work/jovofs.log"; then
 	echo "# daemon log:" >&2
 	grep -E 'error|warning' "$work/jovofs.log" | head -20 >&2
