@@ -3,13 +3,15 @@
 # bench/RESULTS.md) on dynalite, listed, searched (find views) and looked up
 # through a jovofs mount, next to awscli doing the same work.
 #
-#   bench/dynamodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S "1 2 8"] [-K]
+#   bench/dynamodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S "1 2 8"] [-K] [-d DIR]
 #
 # Prints one line per figure: what, seconds through the mount, seconds with
 # awscli, and the ratio (awscli / mount: above 1 means the mount is faster);
 # then the daemon's memory, how soon the mount answered, and (-S) the cold
 # listing with other numbers of parallel Scan segments, and (-K) with the
-# key column alone (dynamodb.listTimes false). Everything runs on
+# key column alone (dynamodb.listTimes false). -d keeps dynalite's data in
+# DIR and seeds only when DIR holds no table of that size (a million users
+# take minutes to seed). Everything else runs on
 # loopback and is removed at the end. Ratios are from one run: a benchmark,
 # not a test.
 set -euo pipefail
@@ -20,15 +22,17 @@ users=100000
 lookups=200
 segs_also=""
 keys_only=
+data_dir=
 bin="${JOVOFS_BIN:-$repo/build/jovofs}"
-while getopts 'n:l:b:S:K' o; do
+while getopts 'n:l:b:S:Kd:' o; do
 	case $o in
 	n) users=$OPTARG ;;
 	l) lookups=$OPTARG ;;
 	b) bin=$OPTARG ;;
 	S) segs_also=$OPTARG ;;
 	K) keys_only=1 ;;
-	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S SEGMENTS...] [-K]" >&2; exit 2 ;;
+	d) data_dir=$OPTARG ;;
+	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S SEGMENTS...] [-K] [-d DIR]" >&2; exit 2 ;;
 	esac
 done
 [[ -x $bin ]] || { echo "jovofs binary '$bin' not found (build it or pass -b)" >&2; exit 1; }
@@ -59,7 +63,7 @@ table=BenchUsers
 aws=(/usr/bin/aws --endpoint-url "$endpoint" --output json)
 
 node "$node_dir/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$port" \
-	--path "$work/data" --createTableMs 10 >"$work/dynalite.log" 2>&1 &
+	--path "${data_dir:-$work/data}" --createTableMs 10 >"$work/dynalite.log" 2>&1 &
 dyn_pid=$!
 for _ in $(seq 200); do
 	curl -s -o /dev/null -X POST -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
@@ -67,6 +71,10 @@ for _ in $(seq 200); do
 	sleep 0.05
 done
 
+seeded=
+if [[ -n $data_dir && -e "$data_dir/.seeded-$users" ]]; then
+	seeded=1
+else
 "${aws[@]}" dynamodb create-table --table-name "$table" \
 	--attribute-definitions AttributeName=userId,AttributeType=S \
 	--key-schema AttributeName=userId,KeyType=HASH --billing-mode PAY_PER_REQUEST >/dev/null
@@ -128,6 +136,8 @@ function post(body) {
 EOF
 t1=$(date +%s.%N)
 printf '# seeded %d users in %.1f s\n' "$users" "$(echo "$t1 - $t0" | bc)"
+[[ -z $data_dir ]] || touch "$data_dir/.seeded-$users"
+fi
 
 mkdir -p "$work/mnt"
 jq -n --arg t "$table" --arg e "$endpoint" '{backend: "dynamodb",
@@ -187,6 +197,12 @@ aws_count() {
 	n="$("${aws[@]}" dynamodb scan --table-name "$table" --select COUNT --query Count)"
 	[[ "$n" == "$users" ]] || { echo "awscli counted $n" >&2; return 1; }
 }
+aws_keys() {
+	local n
+	n="$("${aws[@]}" dynamodb scan --table-name "$table" --projection-expression '#k' \
+		--expression-attribute-names '{"#k":"userId"}' --query 'length(Items)')"
+	[[ "$n" == "$users" ]] || { echo "awscli listed $n" >&2; return 1; }
+}
 # aws_filter EXPR VALUES_JSON WANT: the ids (key column only) matching EXPR on user.data.score
 aws_filter() {
 	local n
@@ -210,8 +226,10 @@ list_cold=$(echo "$(now) - $t_start" | bc)
 rss_list=$(rss VmRSS)
 secs list_warm count_ls
 secs list_aws aws_count
+secs list_aws_keys aws_keys
 row "ls | wc -l of $users users, cold (from the start)" "$list_cold" "$list_aws"
 row "ls | wc -l, warm" "$list_warm" "$list_aws"
+row "  ... vs awscli scan of the key column" "$list_cold" "$list_aws_keys"
 printf '# mount ready %.3f s after the start, first entry of ls %.3f s after it;' "$ready" "$first"
 printf ' RSS after the listing %s\n' "$rss_list"
 
