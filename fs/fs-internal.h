@@ -245,8 +245,8 @@ int jfs_users_refresh(struct jfs *fs);
  * The listing is about to be served (a readdir or stat of the root):
  * start reading it when it is older than the cache time; a first listing
  * streams (readdir waits for its pages), a later one is waited for up to
- * a few seconds, then the older one is served meanwhile. 0, or the -errno
- * of a listing that failed meanwhile. [U]
+ * a few seconds by the call that started it, then the older one is served
+ * meanwhile. 0, or the -errno of a listing that failed meanwhile. [U]
  */
 int jfs_users_list_fresh(struct jfs *fs);
 /** Whether the listing is older than the cache time (never, with a change feed). [L] */

@@ -588,8 +588,14 @@ int jfs_users_list_fresh(struct jfs *fs)
 	pthread_mutex_lock(&fs->lock);
 	if (!jfs_users_stale(fs) || t->stopping)
 		goto out_unlock;
-	target = t->running ? t->run : t->run + 1;
-	list_start(fs);
+	if (t->running) {
+		/* a run that outlived someone else's wait: serve the listing there is */
+		target = t->run;
+		deadline = 0;
+	} else {
+		target = t->run + 1;
+		list_start(fs);
+	}
 	/* a first listing streams: readdir waits for its pages itself */
 	while (t->complete && (int32_t)(t->done_run - target) < 0 && !t->stopping &&
 	       jfs_mono_ms() < deadline)
