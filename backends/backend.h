@@ -63,6 +63,79 @@ struct jfs_patch {
 	json_t *cond_value;       /**< stored item[cond_key] must equal this; NULL: must be absent */
 };
 
+/*
+ * Filters: which items a find reports (ops->find). The language a user
+ * types is policy/'s (policy/filter.c parses it); what a condition means
+ * is defined here, once, by jfs_filter_match(), because the stores
+ * evaluate it too (FileDb over its index, memstore on its items).
+ */
+
+/** How a condition compares the value at its path with its literal (JavaScript). */
+enum jfs_filter_op {
+	JFS_FOP_EQ,        /**< "="  value === literal */
+	JFS_FOP_NE,        /**< "!=" value !== literal (an absent value differs) */
+	JFS_FOP_LT,        /**< "<"  value < literal (abstract relational comparison) */
+	JFS_FOP_LE,        /**< "<=" value <= literal */
+	JFS_FOP_GT,        /**< ">"  value > literal */
+	JFS_FOP_GE,        /**< ">=" value >= literal */
+	JFS_FOP_CONTAINS,  /**< "~"  typeof value === "string" && value.includes(literal) */
+	JFS_FOP_EXISTS,    /**< "?"  value !== undefined */
+};
+
+/**
+ * A path into an item as JavaScript's property access walks it: the
+ * top-level key ("user", "id", ...), then keys of objects; a segment that
+ * is a canonical array index ("0", "12") also indexes an array. Stepping
+ * into anything else (a string, a number, a missing key) is undefined.
+ */
+struct jfs_path {
+	char **seg;        /**< NUL-terminated segments */
+	size_t n;          /**< at least 1 */
+};
+
+/** One condition of a filter. */
+struct jfs_filter_cond {
+	struct jfs_path path;
+	enum jfs_filter_op op;
+	json_t *value;     /**< the literal: a string, a real, true, false or null;
+			        a string for CONTAINS; NULL for EXISTS */
+};
+
+/** A filter: every condition must hold. */
+struct jfs_filter {
+	struct jfs_filter_cond *cond;
+	size_t n;
+	/**
+	 * Values the caller needs of every item reported (the session's
+	 * updatedAt, to tell an expired session): with nneed > 0, every
+	 * jfs_found of a find carries an item holding them.
+	 */
+	struct jfs_path *need;
+	size_t nneed;
+};
+
+/** One item a find reports. */
+struct jfs_found {
+	char *id;
+	int64_t created_ms;  /**< the item's createdAt in ms, -1 when unknown */
+	int64_t updated_ms;  /**< the item's updatedAt in ms, -1 when unknown */
+	/**
+	 * NULL: the item matches the filter. Else a partial item, copied from
+	 * the stored one, holding the values at every condition's and every
+	 * need path (jfs_filter_projection()): the caller decides with
+	 * jfs_filter_match() whether the item matches.
+	 */
+	json_t *item;
+};
+
+/**
+ * A page of a find. @found and what it points to stay the store's; they
+ * are valid until the call returns. May be called from several threads at
+ * once. Returns 0 to go on; anything else stops the find, which then
+ * returns -ECANCELED.
+ */
+typedef int jfs_found_fn(void *data, const struct jfs_found *found, size_t n);
+
 /** What the DB did to items while nobody asked (see ops->changes). */
 typedef void jfs_changed_fn(void *data, const char *id);
 
@@ -129,6 +202,23 @@ struct jfs_backend_ops {
 	 */
 	int (*list)(struct jfs_store *st, const char *cursor, size_t limit,
 		    struct jfs_list_page *page, struct jfs_err *err);
+
+	/**
+	 * Optional (NULL: the caller pages through list() and loads each
+	 * item). Report every item that matches @filter (NULL: every item) to
+	 * @fn, a page at a time, as the store reads them: in no particular
+	 * order, from one or several threads at once (DynamoDb scans segments
+	 * in parallel), an id possibly twice (a retried read). The store
+	 * evaluates the filter where the data is (a Scan's FilterExpression, a
+	 * find() query, FileDb's index); where it cannot tell exactly whether
+	 * an item matches (JavaScript's comparisons of mixed types), it
+	 * reports the item with the values that decide it (jfs_found.item).
+	 * Listing (@filter NULL) fills the entries' times where that is cheap.
+	 * Returns 0 once every item was reported, -ECANCELED when @fn asked to
+	 * stop, or -errno.
+	 */
+	int (*find)(struct jfs_store *st, const struct jfs_filter *filter, jfs_found_fn *fn,
+		    void *data, struct jfs_err *err);
 
 	/**
 	 * Load one item. Returns 0 and a new reference in *@item, or -ENOENT
@@ -229,6 +319,49 @@ bool jfs_patch_condition_holds(const struct jfs_patch *patch, const json_t *item
  * with @item (never modify them).
  */
 json_t *jfs_patch_apply(const json_t *item, const struct jfs_patch *patch);
+
+/* ---- filters ---- */
+
+/** Whether @seg is a canonical array index ("0", "7", not "07" nor "-1"): its value in *@idx. */
+bool jfs_path_index(const char *seg, size_t *idx);
+
+/** The value at @p in @item, as JavaScript reads it: borrowed, NULL when undefined. */
+json_t *jfs_path_get(const json_t *item, const struct jfs_path *p);
+
+/**
+ * Whether condition @c holds for @value (the value at its path; NULL:
+ * undefined), by JavaScript's rules: === and !==; <, <=, >, >= convert an
+ * array or object to a string (its toString()), compare two strings by
+ * UTF-16 code units and anything else as numbers (ToNumber: null is 0,
+ * booleans 0 and 1, strings parsed, undefined NaN), NaN never comparing.
+ */
+bool jfs_filter_cond_holds(const struct jfs_filter_cond *c, const json_t *value);
+
+/** Whether every condition of @f holds on @item. */
+bool jfs_filter_match(const struct jfs_filter *f, const json_t *item);
+
+/**
+ * The paths a store copies into a jfs_found.item for @f: each condition's
+ * and need path, cut before its first array index (the whole array, or the
+ * object whose key looks like one, is copied), without duplicates and
+ * without a path that another one holds (user.data.x goes when user.data
+ * is there). *@out is a malloc()ed array whose segments are @f's
+ * (borrowed); returns how many.
+ */
+size_t jfs_filter_projection(const struct jfs_filter *f, struct jfs_path **out);
+
+/**
+ * Set the value at the first @n segments of @p in the object @partial to
+ * @value (consumed), making objects on the way.
+ */
+void jfs_path_put_new(json_t *partial, const struct jfs_path *p, size_t n, json_t *value);
+
+/**
+ * A partial item of @item (borrowed) for @f: the values at
+ * jfs_filter_projection()'s paths. New reference; values are shared with
+ * @item (never modify them).
+ */
+json_t *jfs_filter_project(const struct jfs_filter *f, const json_t *item);
 
 /*
  * A set of keys to remove is kept the way jfs_patch.unset holds it: an

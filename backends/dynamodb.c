@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ extern const struct jfs_backend_ops jfs_backend_dynamodb;
 #define DDB_BACKOFF_BASE_MS 25
 #define DDB_BACKOFF_CAP_MS 2000
 #define DDB_TABLE_WAIT_MS 120000
+#define DDB_SEGMENTS 4          /* default TotalSegments: see bench/RESULTS.md */
+#define DDB_SEGMENTS_MAX 64     /* each is a thread and a connection */
+#define DDB_FIRST_PAGE 500      /* items of a listing's first Scan page per segment */
 
 enum ddb_op {
 	DDB_GET,
@@ -72,6 +76,8 @@ struct ddb_store {
 	bool create_table;
 	char *billing_mode; /* "PROVISIONED" or "PAY_PER_REQUEST" */
 	int64_t rcu, wcu;
+	unsigned segments; /* a listing's or find's parallel Scan segments (TotalSegments) */
+	bool list_times;   /* a listing also projects createdAt, updatedAt (listTimes) */
 	char *region;
 	char *endpoint; /* as configured, for messages and describe() */
 	char *url;      /* endpoint with a path */
@@ -1000,6 +1006,486 @@ out_decref:
 	return ret;
 }
 
+/* ---- find: a parallel Scan with a FilterExpression ---- */
+
+/*
+ * A filter as DynamoDB expressions. Names and values are always
+ * placeholders (#n0, :v0): a key may be a reserved word or hold any
+ * character. A path step that is an array index also reads as a map key
+ * ("0"): both readings are tried (a list's [0] and a map's .#n), as
+ * JavaScript's a[0] and a["0"] are the same. What DynamoDB cannot decide
+ * as JavaScript does makes the expression a superset and x->exact false:
+ * the Scan then also projects the values the filter reads, and the
+ * caller decides (jfs_found.item).
+ *
+ *   a = v     #a = :v (null: attribute_type(#a, :NULL)); DynamoDB's
+ *             equality is typed, as ===
+ *   a != v    NOT (a = v): true where #a is missing, as undefined !== v
+ *   a?        attribute_exists(#a)
+ *   a ~ s     contains(#a, :s) AND attribute_type(#a, :S) (contains() also
+ *             looks into lists; ~ only into strings)
+ *   a < v     (#a < :v OR (attribute_exists(#a) AND NOT attribute_type(#a,
+ *             :T))), T the literal's type: JavaScript also compares across
+ *             types ("600" > 500); inexact
+ */
+#define DDB_MAX_READINGS 8 /* 2^3: paths with more index steps are not pushed down */
+
+struct ddb_expr {
+	struct ddb_store *s;
+	struct jfs_strbuf text;  /* FilterExpression */
+	json_t *names;           /* ExpressionAttributeNames: placeholder -> name */
+	json_t *rev;             /* name -> placeholder */
+	json_t *values;          /* ExpressionAttributeValues */
+	unsigned nvalues;
+	bool exact;
+};
+
+/* The placeholder of attribute name @name (borrowed from x->rev). */
+static const char *expr_name(struct ddb_expr *x, const char *name)
+{
+	json_t *ph = json_object_get(x->rev, name);
+	char buf[32];
+
+	if (!ph) {
+		snprintf(buf, sizeof(buf), "#n%zu", json_object_size(x->names));
+		json_object_set_new(x->names, buf, json_string(name));
+		ph = json_string(buf);
+		json_object_set_new(x->rev, name, ph);
+	}
+	return json_string_value(ph);
+}
+
+/* A new value placeholder for @typed (consumed), appended to x->text. */
+static void expr_value(struct ddb_expr *x, json_t *typed)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), ":v%u", x->nvalues++);
+	json_object_set_new(x->values, buf, typed);
+	jfs_strbuf_addstr(&x->text, buf);
+}
+
+/* The placeholder of the type name @type for attribute_type(), appended to x->text. */
+static void expr_type(struct ddb_expr *x, const char *type)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), ":t%s", type);
+	if (!json_object_get(x->values, buf))
+		json_object_set_new(x->values, buf, json_pack("{s:s}", "S", type));
+	jfs_strbuf_addstr(&x->text, buf);
+}
+
+static void expr_true(struct ddb_expr *x, bool holds)
+{
+	jfs_strbuf_addf(&x->text, "%s(%s)", holds ? "attribute_exists" : "attribute_not_exists",
+			expr_name(x, x->s->pk));
+}
+
+/*
+ * The document paths that read the first @n steps of @p, one per reading
+ * of its index steps, into @out (jfs_strbuf_init()ed by the caller).
+ * Returns how many; 0 when @p reads nothing of the item (a step into the
+ * id, or the key column's own name, which the item does not have);
+ * SIZE_MAX when there are too many readings.
+ */
+static size_t doc_paths(struct ddb_expr *x, const struct jfs_path *p, size_t n,
+			struct jfs_strbuf *out)
+{
+	size_t nidx = 0, i, r, nr, idx;
+
+	if (!strcmp(p->seg[0], "id"))
+		return n == 1 ? (jfs_strbuf_addstr(&out[0], expr_name(x, x->s->pk)), 1) : 0;
+	if (!strcmp(p->seg[0], x->s->pk))
+		return 0;
+	for (i = 1; i < n; i++)
+		nidx += jfs_path_index(p->seg[i], &idx);
+	if ((1u << (nidx < 8 ? nidx : 8)) > DDB_MAX_READINGS)
+		return SIZE_MAX;
+	nr = (size_t)1 << nidx;
+	for (r = 0; r < nr; r++) {
+		size_t bit = 0;
+
+		jfs_strbuf_addstr(&out[r], expr_name(x, p->seg[0]));
+		for (i = 1; i < n; i++) {
+			if (jfs_path_index(p->seg[i], &idx) && !((r >> bit++) & 1))
+				jfs_strbuf_addf(&out[r], "[%zu]", idx);
+			else
+				jfs_strbuf_addf(&out[r], ".%s", expr_name(x, p->seg[i]));
+		}
+	}
+	return nr;
+}
+
+/* The literal as an AttributeValue; NULL for a number DynamoDB cannot hold. */
+static json_t *literal_av(const json_t *v)
+{
+	char num[32];
+	double d;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return json_pack("{s:s%}", "S", json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+	case JSON_REAL:
+		d = fabs(jfs_json_number_value(v));
+		if (d != 0 && (d < 1e-130 || d >= 1e126))
+			return NULL;
+		jfs_json_format_number(jfs_json_number_value(v), num);
+		return json_pack("{s:s}", "N", num);
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return json_pack("{s:b}", "BOOL", json_is_true(v));
+	default:
+		return json_pack("{s:b}", "NULL", 1);
+	}
+}
+
+/*
+ * Append the readings' conditions @r[0 .. @n) ORed: one as it is, several
+ * in parentheses (DynamoDB refuses a parenthesis around a parenthesis).
+ */
+static void expr_or(struct ddb_expr *x, struct jfs_strbuf *r, size_t n)
+{
+	size_t i;
+
+	if (n > 1)
+		jfs_strbuf_addch(&x->text, '(');
+	for (i = 0; i < n; i++)
+		jfs_strbuf_addf(&x->text, "%s%s", i ? " OR " : "", r[i].buf);
+	if (n > 1)
+		jfs_strbuf_addch(&x->text, ')');
+}
+
+/* Append a placeholder to @r: expr_value()/expr_type() write x->text, so borrow it. */
+static void reading_value(struct ddb_expr *x, struct jfs_strbuf *r, json_t *typed, const char *type)
+{
+	size_t mark = x->text.len;
+
+	if (type)
+		expr_type(x, type);
+	else
+		expr_value(x, typed);
+	jfs_strbuf_add(r, x->text.buf + mark, x->text.len - mark);
+	jfs_strbuf_setlen(&x->text, mark);
+}
+
+static const char *const rel_ops[] = {
+	[JFS_FOP_LT] = "<", [JFS_FOP_LE] = "<=", [JFS_FOP_GT] = ">", [JFS_FOP_GE] = ">=",
+};
+
+/* One condition, appended to x->text: an operand of AND as it stands. */
+static void expr_cond(struct ddb_expr *x, const struct jfs_filter_cond *c)
+{
+	struct jfs_strbuf paths[DDB_MAX_READINGS], r[DDB_MAX_READINGS];
+	const char *type = NULL;
+	json_t *av = NULL;
+	size_t np, i;
+
+	for (i = 0; i < DDB_MAX_READINGS; i++) {
+		jfs_strbuf_init(&paths[i]);
+		jfs_strbuf_init(&r[i]);
+	}
+	np = doc_paths(x, &c->path, c->path.n, paths);
+	if (np == 0) {
+		/* the value is undefined in every item: the condition is a constant */
+		expr_true(x, jfs_filter_cond_holds(c, NULL));
+		goto out_release;
+	}
+	if (np == SIZE_MAX) {
+		x->exact = false;
+		expr_true(x, true);
+		goto out_release;
+	}
+	if (c->op != JFS_FOP_EXISTS && c->op != JFS_FOP_CONTAINS && !json_is_null(c->value))
+		av = literal_av(c->value);
+	switch (c->op) {
+	case JFS_FOP_EXISTS:
+		for (i = 0; i < np; i++)
+			jfs_strbuf_addf(&r[i], "attribute_exists(%s)", paths[i].buf);
+		expr_or(x, r, np);
+		break;
+	case JFS_FOP_EQ:
+	case JFS_FOP_NE:
+		if (!json_is_null(c->value) && !av) {
+			/* no stored number equals it */
+			expr_true(x, c->op == JFS_FOP_NE);
+			break;
+		}
+		for (i = 0; i < np; i++) {
+			if (av) {
+				jfs_strbuf_addf(&r[i], "%s = ", paths[i].buf);
+				reading_value(x, &r[i], json_incref(av), NULL);
+			} else {
+				jfs_strbuf_addf(&r[i], "attribute_type(%s, ", paths[i].buf);
+				reading_value(x, &r[i], NULL, "NULL");
+				jfs_strbuf_addch(&r[i], ')');
+			}
+		}
+		if (c->op == JFS_FOP_NE)
+			jfs_strbuf_addstr(&x->text, np > 1 ? "NOT " : "NOT (");
+		expr_or(x, r, np);
+		if (c->op == JFS_FOP_NE && np == 1)
+			jfs_strbuf_addch(&x->text, ')');
+		break;
+	case JFS_FOP_CONTAINS:
+		for (i = 0; i < np; i++) {
+			bool cont = json_string_length(c->value) > 0;
+
+			jfs_strbuf_addf(&r[i], "(attribute_type(%s, ", paths[i].buf);
+			reading_value(x, &r[i], NULL, "S");
+			jfs_strbuf_addf(&r[i], ") %s ", cont ? "AND contains(" : "OR");
+			/* '' holds in every string (dynalite's attribute_type misses the empty one) */
+			if (cont)
+				jfs_strbuf_addf(&r[i], "%s, ", paths[i].buf);
+			else
+				jfs_strbuf_addf(&r[i], "%s = ", paths[i].buf);
+			reading_value(x, &r[i], literal_av(c->value), NULL);
+			jfs_strbuf_addstr(&r[i], cont ? "))" : ")");
+		}
+		expr_or(x, r, np);
+		break;
+	default:
+		x->exact = false;
+		if (json_is_string(c->value))
+			type = "S";
+		else if (json_is_number(c->value) && av)
+			type = "N";
+		for (i = 0; i < np; i++) {
+			if (!type) {
+				/* JavaScript only: booleans, null, numbers DynamoDB cannot hold */
+				jfs_strbuf_addf(&r[i], "attribute_exists(%s)", paths[i].buf);
+				continue;
+			}
+			jfs_strbuf_addf(&r[i], "(%s %s ", paths[i].buf, rel_ops[c->op]);
+			reading_value(x, &r[i], json_incref(av), NULL);
+			jfs_strbuf_addf(&r[i], " OR (attribute_exists(%s) AND NOT attribute_type(%s, ",
+					paths[i].buf, paths[i].buf);
+			reading_value(x, &r[i], NULL, type);
+			jfs_strbuf_addstr(&r[i], ")))");
+		}
+		expr_or(x, r, np);
+	}
+	json_decref(av);
+out_release:
+	for (i = 0; i < DDB_MAX_READINGS; i++) {
+		jfs_strbuf_release(&paths[i]);
+		jfs_strbuf_release(&r[i]);
+	}
+}
+
+/*
+ * The Scan request of a find (@f NULL: the listing) without its segment
+ * and start key; *@project: the entries carry partial items. New reference.
+ */
+static json_t *find_request(struct ddb_store *s, const struct jfs_filter *f, bool *project)
+{
+	struct ddb_expr x = { .s = s, .exact = true };
+	struct jfs_strbuf proj;
+	struct jfs_path *paths = NULL;
+	json_t *req;
+	size_t i, j, n;
+
+	jfs_strbuf_init(&x.text);
+	jfs_strbuf_init(&proj);
+	x.names = json_object();
+	x.rev = json_object();
+	x.values = json_object();
+	req = json_pack("{s:s, s:b}", "TableName", s->table, "ConsistentRead", 1);
+	jfs_strbuf_addstr(&proj, expr_name(&x, s->pk));
+	*project = false;
+	if (!f) {
+		/* the listing: the key, and the times ls -l shows without a load per user */
+		if (s->list_times && strcmp(s->pk, "createdAt") && strcmp(s->pk, "updatedAt"))
+			jfs_strbuf_addf(&proj, ", %s, %s", expr_name(&x, "createdAt"),
+					expr_name(&x, "updatedAt"));
+	} else {
+		for (i = 0; i < f->n; i++) {
+			if (i)
+				jfs_strbuf_addstr(&x.text, " AND ");
+			expr_cond(&x, &f->cond[i]);
+		}
+		*project = !x.exact || f->nneed;
+		n = *project ? jfs_filter_projection(f, &paths) : 0;
+		for (i = 0; i < n; i++) {
+			/* the id is the key, which is projected anyway */
+			if (!strcmp(paths[i].seg[0], "id") || !strcmp(paths[i].seg[0], s->pk))
+				continue;
+			jfs_strbuf_addf(&proj, ", %s", expr_name(&x, paths[i].seg[0]));
+			for (j = 1; j < paths[i].n; j++)
+				jfs_strbuf_addf(&proj, ".%s", expr_name(&x, paths[i].seg[j]));
+		}
+		free(paths);
+		if (x.text.len)
+			json_object_set_new(req, "FilterExpression", json_string(x.text.buf));
+	}
+	json_object_set_new(req, "ProjectionExpression", json_string(proj.buf));
+	json_object_set(req, "ExpressionAttributeNames", x.names);
+	if (json_object_size(x.values))
+		json_object_set(req, "ExpressionAttributeValues", x.values);
+	json_decref(x.names);
+	json_decref(x.rev);
+	json_decref(x.values);
+	jfs_strbuf_release(&x.text);
+	jfs_strbuf_release(&proj);
+	return req;
+}
+
+/* What the segments of one find share. */
+struct scan_run {
+	struct ddb_store *s;
+	json_t *req;           /* read-only while the segments run */
+	bool listing;          /* no filter: the root's listing */
+	bool project;
+	jfs_found_fn *fn;
+	void *data;
+	int stop;              /* atomic: a segment failed, or fn asked to stop */
+	pthread_mutex_t lock;  /* guards ret and err */
+	int ret;
+	struct jfs_err err;
+};
+
+struct scan_seg {
+	struct scan_run *run;
+	unsigned segment;
+	pthread_t thread;
+};
+
+static void scan_fail(struct scan_run *run, int ret, const struct jfs_err *err)
+{
+	pthread_mutex_lock(&run->lock);
+	if (!run->ret) {
+		run->ret = ret;
+		run->err = *err;
+	}
+	pthread_mutex_unlock(&run->lock);
+	__atomic_store_n(&run->stop, 1, __ATOMIC_RELAXED);
+}
+
+/* The entries of one page's Items (@found holds room for them). */
+static int scan_page(struct scan_run *run, json_t *items, struct jfs_found *found, size_t *n,
+		     struct jfs_err *err)
+{
+	struct ddb_store *s = run->s;
+	json_t *it;
+	size_t i;
+
+	*n = 0;
+	json_array_foreach(items, i, it) {
+		const char *id = json_string_value(json_object_get(json_object_get(it, s->pk), "S"));
+		struct jfs_found *e = &found[*n];
+
+		if (!id)
+			continue; /* not a Jovo item: no string key */
+		e->id = (char *)id;
+		e->created_ms = time_of(json_object_get(it, "createdAt"));
+		e->updated_ms = time_of(json_object_get(it, "updatedAt"));
+		e->item = NULL;
+		if (run->project) {
+			e->item = item_from_attrs(s, id, it, err);
+			if (!e->item)
+				return -EIO;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+/* Every page of one segment. */
+static void scan_segment(struct scan_run *run, unsigned segment)
+{
+	struct ddb_store *s = run->s;
+	json_t *req = json_copy(run->req), *resp = NULL, *items, *last;
+	struct jfs_found *found = NULL;
+	struct jfs_err err;
+	size_t n, i;
+	int ret = 0;
+
+	if (s->segments > 1) {
+		json_object_set_new(req, "Segment", json_integer(segment));
+		json_object_set_new(req, "TotalSegments", json_integer(s->segments));
+	}
+	/* a listing's first page comes small and soon: readdir streams it */
+	if (run->listing)
+		json_object_set_new(req, "Limit", json_integer(DDB_FIRST_PAGE));
+	while (!__atomic_load_n(&run->stop, __ATOMIC_RELAXED)) {
+		jfs_err_clear(&err);
+		ret = ddb_call(s, DDB_SCAN, req, &resp, NULL, &err);
+		if (ret)
+			break;
+		items = json_object_get(resp, "Items");
+		found = realloc(found, (json_array_size(items) + 1) * sizeof(*found));
+		if (!found)
+			abort();
+		ret = scan_page(run, items, found, &n, &err);
+		if (!ret && n && run->fn(run->data, found, n))
+			ret = jfs_err_set(&err, ECANCELED, "the caller stopped the scan");
+		for (i = 0; i < n; i++)
+			json_decref(found[i].item);
+		if (ret)
+			break;
+		last = json_object_get(resp, "LastEvaluatedKey");
+		if (!json_is_object(last) || !json_object_size(last))
+			break;
+		json_object_set(req, "ExclusiveStartKey", last);
+		json_object_del(req, "Limit"); /* then pages of 1 MB, DynamoDB's most */
+		json_decref(resp);
+		resp = NULL;
+	}
+	if (ret)
+		scan_fail(run, ret, &err);
+	json_decref(resp);
+	json_decref(req);
+	free(found);
+}
+
+static void *scan_main(void *arg)
+{
+	struct scan_seg *seg = arg;
+
+	scan_segment(seg->run, seg->segment);
+	return NULL;
+}
+
+static int ddb_find(struct jfs_store *st, const struct jfs_filter *f, jfs_found_fn *fn,
+		    void *data, struct jfs_err *err)
+{
+	struct ddb_store *s = ddb_from_store(st);
+	struct scan_run run = { .s = s, .fn = fn, .data = data };
+	struct scan_seg *segs;
+	unsigned i, started = 0;
+
+	run.req = find_request(s, f, &run.project);
+	run.listing = !f;
+	pthread_mutex_init(&run.lock, NULL);
+	segs = calloc(s->segments, sizeof(*segs));
+	if (!segs)
+		abort();
+	/* segment 0 runs here, the others on threads of their own */
+	for (i = 1; i < s->segments; i++) {
+		segs[i].run = &run;
+		segs[i].segment = i;
+		if (pthread_create(&segs[i].thread, NULL, scan_main, &segs[i])) {
+			struct jfs_err e;
+
+			jfs_err_set(&e, EAGAIN, "cannot start a thread for scan segment %u", i);
+			scan_fail(&run, -EAGAIN, &e);
+			break;
+		}
+		started = i;
+	}
+	if (!run.ret)
+		scan_segment(&run, 0);
+	for (i = 1; i <= started; i++)
+		pthread_join(segs[i].thread, NULL);
+	free(segs);
+	json_decref(run.req);
+	pthread_mutex_destroy(&run.lock);
+	if (run.ret && err)
+		*err = run.err;
+	return run.ret;
+}
+
 static int ddb_sync(struct jfs_store *st, const char *id, struct jfs_err *err)
 {
 	/* every write was stored before its call returned */
@@ -1289,7 +1775,8 @@ static char *make_url(const char *endpoint)
 	return jfs_strbuf_detach(&sb, NULL);
 }
 
-static const char *const top_keys[] = { "table", "libraryConfig", "enabled", NULL };
+static const char *const top_keys[] = { "table", "libraryConfig", "enabled", "totalSegments",
+					"listTimes", NULL };
 static const char *const table_keys[] = {
 	"name", "primaryKeyColumn", "createTableOnInit", "billingMode", "readCapacityUnits",
 	"writeCapacityUnits", NULL,
@@ -1345,7 +1832,8 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	json_t *table = NULL, *lib = NULL, *client = NULL, *creds = NULL, *v;
 	struct ddb_store *s;
 	int64_t rcu = 2, wcu = 2;
-	bool create = true;
+	unsigned segments = DDB_SEGMENTS;
+	bool create = true, list_times = true;
 	int ret;
 
 	*out = NULL;
@@ -1380,6 +1868,28 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 		return ret;
 	if (!name)
 		return jfs_err_set(err, EINVAL, "'dynamodb.table.name' is required");
+	v = json_object_get(conf, "totalSegments");
+	if (v) {
+		double d = jfs_json_number_value(v);
+
+		/* -o total_segments=N arrives as a string */
+		if (json_is_string(v)) {
+			char *end;
+
+			d = strtod(json_string_value(v), &end);
+			if (*end || end == json_string_value(v))
+				d = 0;
+		}
+		if ((!json_is_number(v) && !json_is_string(v)) || d < 1 || d > DDB_SEGMENTS_MAX ||
+		    d != (double)(int)d)
+			return jfs_err_set(err, EINVAL, "'dynamodb.totalSegments' must be a whole "
+					   "number from 1 to %d", DDB_SEGMENTS_MAX);
+		segments = (unsigned)d;
+	}
+	v = json_object_get(conf, "listTimes");
+	if (v && !json_is_boolean(v))
+		return jfs_err_set(err, EINVAL, "'dynamodb.listTimes' must be true or false");
+	list_times = !v || json_is_true(v);
 	v = json_object_get(table, "createTableOnInit");
 	if (v && !json_is_boolean(v))
 		return jfs_err_set(err, EINVAL, "'dynamodb.table.createTableOnInit' must be "
@@ -1420,6 +1930,8 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	s->billing_mode = xstrdup(billing);
 	s->rcu = rcu;
 	s->wcu = wcu;
+	s->segments = segments;
+	s->list_times = list_times;
 
 	/*
 	 * Reading the environment and the shared files is no network: which
@@ -1473,6 +1985,8 @@ static void ddb_describe(struct jfs_store *st, json_t *out)
 
 	jfs_aws_provider_source(s->creds, src, sizeof(src));
 	jfs_aws_provider_stats(s->creds, &cs);
+	json_object_set_new(out, "totalSegments", json_integer(s->segments));
+	json_object_set_new(out, "listTimes", json_boolean(s->list_times));
 	json_object_set_new(out, "region", s->region ? json_string(s->region) :
 			    json_string("(from the instance metadata)"));
 	if (s->endpoint)
@@ -1547,6 +2061,8 @@ static const struct jfs_backend_option ddb_options[] = {
 	{ "region", "libraryConfig.dynamoDbClient.region", false, "REGION", "DynamoDB region" },
 	{ "endpoint", "libraryConfig.dynamoDbClient.endpoint", false, "URL",
 	  "DynamoDB endpoint (DynamoDB Local, dynalite, VPC endpoint)" },
+	{ "total_segments", "totalSegments", false, "N",
+	  "DynamoDB: parallel Scan segments of a listing or find view (default 4)" },
 	{ NULL }
 };
 
@@ -1556,6 +2072,7 @@ const struct jfs_backend_ops jfs_backend_dynamodb = {
 	.open = ddb_open,
 	.start = ddb_start,
 	.list = ddb_list,
+	.find = ddb_find,
 	.load = ddb_load,
 	.update = ddb_update,
 	.create = ddb_create,

@@ -91,6 +91,18 @@ int jfs_fdb_scan_fd(int fd, struct jfs_fdb_index *idx, struct jfs_err *err);
 int jfs_fdb_scan_buf(const char *buf, size_t len, size_t chunk, struct jfs_fdb_index *idx,
 		     struct jfs_err *err);
 
+/**
+ * Where the value at the path @seg[0 .. @nseg) is in the JSON text of one
+ * item (@len bytes at @buf), found without building a tree: keys of
+ * objects (the last of a key given twice, as JSON.parse keeps it), indexes
+ * of arrays (jfs_path_index()). Returns 1 and the value's text at
+ * @buf + *@voff, *@vlen bytes; 0 when the path leads nowhere (a missing
+ * key, an index past the end, a step into a scalar); -1 when the text is
+ * not JSON.
+ */
+int jfs_fdb_value_at(const char *buf, size_t len, char *const *seg, size_t nseg, size_t *voff,
+		     size_t *vlen);
+
 /** Streaming 64-bit hash (XXH64 with seed 0) of bytes fed in pieces. */
 struct jfs_fdb_hasher {
 	uint64_t v[4];

@@ -84,6 +84,7 @@ struct mongo_store {
 	bool wc_fallback_allowed;    /* majority was our default, not the user's */
 	atomic_bool wc_use_w1;
 	bool user_socket_timeout;   /* the URI sets socketTimeoutMS: listings keep it */
+	bool list_times;            /* a listing also brings createdAt, updatedAt (listTimes) */
 	mongoc_client_pool_t *pool; /* point requests: socket timeout opts.timeout_ms */
 	mongoc_client_pool_t *list_pool;
 	pthread_mutex_t list_lock;  /* protects lists */
@@ -347,7 +348,7 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 		      struct jfs_store **out, struct jfs_err *err)
 {
 	static const char *const known[] = {
-		"connectionString", "databaseName", "collectionName", "writeConcern",
+		"connectionString", "databaseName", "collectionName", "writeConcern", "listTimes",
 	};
 	struct mongo_store *ms;
 	const char *env, *key, *uri_db;
@@ -424,6 +425,13 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 		goto out_free;
 	if (!ms->coll_name)
 		ms->coll_name = strdup(MONGO_DEFAULT_COLLECTION);
+
+	v = json_object_get(conf, "listTimes");
+	if (v && !json_is_boolean(v)) {
+		ret = jfs_err_set(err, EINVAL, "mongodb: 'listTimes' must be true or false");
+		goto out_free;
+	}
+	ms->list_times = !v || json_is_true(v);
 
 	v = json_object_get(conf, "writeConcern");
 	if (v) {
@@ -857,6 +865,424 @@ static int mongo_list(struct jfs_store *st, const char *cursor, size_t limit,
 			     op_list, &arg, err);
 }
 
+/*
+ * find(): one query with the filter translated, on a cursor over the
+ * matching _ids. MongoDB's dotted paths differ from JavaScript's property
+ * access: they look into every element of an array on the way, match an
+ * array holding the value, take null for a missing field, and compare only
+ * values of one type. So every condition on a path of plain keys a.b.c is
+ *
+ *   guards   {a: {$not: {$type: "array"}}}, {"a.b": ...}: the steps read
+ *            objects (or nothing), as a.b.c does in JavaScript
+ *   a.b.c = v      {c: {$eq: v}} (numbers: of a number type; null:
+ *                  {$type: "null"}), and c not an array
+ *   a.b.c != v     {$nor: [guards and "="]}
+ *   a.b.c?         {c: {$exists: true}}
+ *   a.b.c ~ s      {c: {$regex: <s quoted>}}, c not an array
+ *
+ * which MongoDB decides as JavaScript does, with an _id projection. A
+ * relational comparison (JavaScript's "600" > 500 crosses types) or a path
+ * with an array index becomes a superset: the query also takes values of
+ * other types, the projection brings the values the filter reads, and the
+ * caller decides (jfs_found.item).
+ */
+#define MONGO_FIND_PAGE 1000
+#define MONGO_FIND_BATCH 10000
+#define MONGO_FIND_FIRST_BATCH 500
+
+struct mongo_q {
+	bool exact;
+	unsigned n;      /* clauses in the current $and */
+};
+
+/* Whether MongoDB's dotted-path syntax can name segment @seg. */
+static bool plain_key(const char *seg)
+{
+	return seg[0] && seg[0] != '$' && !strchr(seg, '.');
+}
+
+/* The dotted path of the first @n segments of @p, "id" as "_id" (malloc()ed). */
+static char *mongo_path(const struct jfs_path *p, size_t n)
+{
+	struct jfs_strbuf sb;
+	size_t i;
+
+	jfs_strbuf_init(&sb);
+	for (i = 0; i < n; i++) {
+		if (i)
+			jfs_strbuf_addch(&sb, '.');
+		jfs_strbuf_addstr(&sb, i == 0 && !strcmp(p->seg[0], "id") ? "_id" : p->seg[i]);
+	}
+	return jfs_strbuf_detach(&sb, NULL);
+}
+
+static void append_literal(bson_t *b, const char *key, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		bson_append_utf8(b, key, -1, json_string_value(v), (int)json_string_length(v));
+		break;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		BSON_APPEND_DOUBLE(b, key, jfs_json_number_value(v));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		BSON_APPEND_BOOL(b, key, json_is_true(v));
+		break;
+	default:
+		BSON_APPEND_NULL(b, key);
+	}
+}
+
+/* The next clause of the $and array @and: a document to fill, ended by end_clause(). */
+static void begin_clause(bson_t *and, struct mongo_q *q, bson_t *clause)
+{
+	char key[16];
+	const char *k;
+
+	bson_uint32_to_string(q->n++, &k, key, sizeof(key));
+	bson_append_document_begin(and, k, -1, clause);
+}
+
+/* {path: {$not: {$type: "array"}}} */
+static void clause_not_array(bson_t *and, struct mongo_q *q, const char *path)
+{
+	bson_t c, op, nt;
+
+	begin_clause(and, q, &c);
+	bson_append_document_begin(&c, path, -1, &op);
+	bson_append_document_begin(&op, "$not", -1, &nt);
+	BSON_APPEND_UTF8(&nt, "$type", "array");
+	bson_append_document_end(&op, &nt);
+	bson_append_document_end(&c, &op);
+	bson_append_document_end(and, &c);
+}
+
+/* The guards of @p: every step before the last reads an object (or nothing). */
+static void clause_guards(bson_t *and, struct mongo_q *q, const struct jfs_path *p)
+{
+	size_t i;
+	char *path;
+
+	for (i = 1; i < p->n; i++) {
+		path = mongo_path(p, i);
+		clause_not_array(and, q, path);
+		free(path);
+	}
+}
+
+/* The clauses of @p = literal, exact (guards included). */
+static void clauses_eq(bson_t *and, struct mongo_q *q, const struct jfs_path *p, const json_t *v)
+{
+	char *path = mongo_path(p, p->n);
+	bson_t c, op, types;
+
+	clause_guards(and, q, p);
+	begin_clause(and, q, &c);
+	bson_append_document_begin(&c, path, -1, &op);
+	if (json_is_null(v)) {
+		BSON_APPEND_UTF8(&op, "$type", "null");
+	} else {
+		append_literal(&op, "$eq", v);
+		if (json_is_number(v)) {
+			/* Decimal128 shows as an object: never === a number */
+			BSON_APPEND_ARRAY_BEGIN(&op, "$type", &types);
+			BSON_APPEND_UTF8(&types, "0", "double");
+			BSON_APPEND_UTF8(&types, "1", "int");
+			BSON_APPEND_UTF8(&types, "2", "long");
+			bson_append_array_end(&op, &types);
+		}
+	}
+	bson_append_document_end(&c, &op);
+	bson_append_document_end(and, &c);
+	clause_not_array(and, q, path);
+	free(path);
+}
+
+/* A regular expression matching @s (@len bytes, no NUL) literally. */
+static char *regex_quote(const char *s, size_t len)
+{
+	struct jfs_strbuf sb;
+	size_t i;
+
+	jfs_strbuf_init(&sb);
+	for (i = 0; i < len; i++) {
+		if (strchr("\\.+*?()|[]{}^$", s[i]))
+			jfs_strbuf_addch(&sb, '\\');
+		jfs_strbuf_addch(&sb, s[i]);
+	}
+	return jfs_strbuf_detach(&sb, NULL);
+}
+
+static const char *const mongo_rel[] = {
+	[JFS_FOP_LT] = "$lt", [JFS_FOP_LE] = "$lte", [JFS_FOP_GT] = "$gt", [JFS_FOP_GE] = "$gte",
+};
+
+/* The clauses of one condition, appended to the $and array @and. */
+static void clauses_cond(bson_t *and, struct mongo_q *q, const struct jfs_filter_cond *c)
+{
+	bool numeric = false, plain = true, nul;
+	char *path = NULL, *re;
+	bson_t cl, op, nor, sub, alt, br;
+	size_t i, idx;
+
+	for (i = 0; i < c->path.n; i++) {
+		plain &= plain_key(c->path.seg[i]);
+		numeric |= i > 0 && jfs_path_index(c->path.seg[i], &idx);
+	}
+	if (!strcmp(c->path.seg[0], "_id") || (!strcmp(c->path.seg[0], "id") && c->path.n > 1)) {
+		/* the item has no such value: a constant */
+		if (!jfs_filter_cond_holds(c, NULL)) {
+			begin_clause(and, q, &cl);
+			bson_append_document_begin(&cl, "_id", -1, &op);
+			BSON_APPEND_BOOL(&op, "$exists", false);
+			bson_append_document_end(&cl, &op);
+			bson_append_document_end(and, &cl);
+		}
+		return;
+	}
+	nul = c->value && json_is_string(c->value) &&
+	      memchr(json_string_value(c->value), '\0', json_string_length(c->value));
+	if (!plain || nul || (numeric && c->op == JFS_FOP_NE)) {
+		q->exact = false; /* no clause: every item is a candidate */
+		return;
+	}
+	if (numeric && c->op != JFS_FOP_EXISTS)
+		q->exact = false; /* MongoDB's reading is a superset; no guards */
+	path = mongo_path(&c->path, c->path.n);
+	switch (c->op) {
+	case JFS_FOP_EXISTS:
+		if (!numeric)
+			clause_guards(and, q, &c->path);
+		else
+			q->exact = false;
+		begin_clause(and, q, &cl);
+		bson_append_document_begin(&cl, path, -1, &op);
+		BSON_APPEND_BOOL(&op, "$exists", true);
+		bson_append_document_end(&cl, &op);
+		bson_append_document_end(and, &cl);
+		break;
+	case JFS_FOP_EQ:
+		if (numeric) {
+			begin_clause(and, q, &cl);
+			append_literal(&cl, path, c->value);
+			bson_append_document_end(and, &cl);
+		} else {
+			clauses_eq(and, q, &c->path, c->value);
+		}
+		break;
+	case JFS_FOP_NE:
+		begin_clause(and, q, &cl);
+		BSON_APPEND_ARRAY_BEGIN(&cl, "$nor", &nor);
+		BSON_APPEND_DOCUMENT_BEGIN(&nor, "0", &sub);
+		{
+			struct mongo_q inner = { .exact = true };
+
+			BSON_APPEND_ARRAY_BEGIN(&sub, "$and", &alt);
+			clauses_eq(&alt, &inner, &c->path, c->value);
+			bson_append_array_end(&sub, &alt);
+		}
+		bson_append_document_end(&nor, &sub);
+		bson_append_array_end(&cl, &nor);
+		bson_append_document_end(and, &cl);
+		break;
+	case JFS_FOP_CONTAINS:
+		if (!numeric)
+			clause_guards(and, q, &c->path);
+		begin_clause(and, q, &cl);
+		bson_append_document_begin(&cl, path, -1, &op);
+		if (json_string_length(c->value)) {
+			re = regex_quote(json_string_value(c->value), json_string_length(c->value));
+			BSON_APPEND_REGEX(&op, "$regex", re, "");
+			free(re);
+		} else {
+			BSON_APPEND_UTF8(&op, "$type", "string");
+		}
+		bson_append_document_end(&cl, &op);
+		bson_append_document_end(and, &cl);
+		if (!numeric)
+			clause_not_array(and, q, path);
+		break;
+	default:
+		/* {$or: [{path: {$op: v}}, {path: {$exists: true, $not: {$type: T}}}]} */
+		q->exact = false;
+		begin_clause(and, q, &cl);
+		if (json_is_string(c->value) || json_is_number(c->value)) {
+			BSON_APPEND_ARRAY_BEGIN(&cl, "$or", &alt);
+			BSON_APPEND_DOCUMENT_BEGIN(&alt, "0", &br);
+			bson_append_document_begin(&br, path, -1, &op);
+			append_literal(&op, mongo_rel[c->op], c->value);
+			bson_append_document_end(&br, &op);
+			bson_append_document_end(&alt, &br);
+			BSON_APPEND_DOCUMENT_BEGIN(&alt, "1", &br);
+			bson_append_document_begin(&br, path, -1, &op);
+			BSON_APPEND_BOOL(&op, "$exists", true);
+			BSON_APPEND_DOCUMENT_BEGIN(&op, "$not", &sub);
+			BSON_APPEND_UTF8(&sub, "$type", json_is_string(c->value) ? "string" : "number");
+			bson_append_document_end(&op, &sub);
+			bson_append_document_end(&br, &op);
+			bson_append_document_end(&alt, &br);
+			bson_append_array_end(&cl, &alt);
+		} else {
+			/* JavaScript only: against true, false or null */
+			bson_append_document_begin(&cl, path, -1, &op);
+			BSON_APPEND_BOOL(&op, "$exists", true);
+			bson_append_document_end(&cl, &op);
+		}
+		bson_append_document_end(and, &cl);
+	}
+	free(path);
+}
+
+struct find_arg {
+	const struct jfs_filter *f;
+	bson_t filter, opts;
+	bool project;      /* entries carry partial items */
+	jfs_found_fn *fn;
+	void *data;
+};
+
+/* The query and options of a find (@f NULL: the listing) into @a. */
+static void find_query(struct mongo_store *ms, struct find_arg *a, const struct jfs_filter *f)
+{
+	struct mongo_q q = { .exact = true };
+	struct jfs_path *paths = NULL;
+	bson_t and, proj;
+	bool whole = false;
+	size_t i, j, n = 0;
+	char *path;
+
+	bson_init(&a->filter);
+	bson_init(&a->opts);
+	a->f = f;
+	if (f && f->n) {
+		BSON_APPEND_ARRAY_BEGIN(&a->filter, "$and", &and);
+		for (i = 0; i < f->n; i++)
+			clauses_cond(&and, &q, &f->cond[i]);
+		bson_append_array_end(&a->filter, &and);
+		if (!q.n) {
+			/* an empty $and is an error: everything is a candidate */
+			bson_reinit(&a->filter);
+		}
+	}
+	a->project = f && (!q.exact || f->nneed);
+	if (a->project) {
+		n = jfs_filter_projection(f, &paths);
+		for (i = 0; i < n; i++)
+			for (j = 0; j < paths[i].n; j++)
+				whole |= !plain_key(paths[i].seg[j]);
+	}
+	if (!whole) {
+		BSON_APPEND_DOCUMENT_BEGIN(&a->opts, "projection", &proj);
+		BSON_APPEND_INT32(&proj, "_id", 1);
+		if (!f && ms->list_times) {
+			/* the listing: the times ls -l shows without a load per user */
+			BSON_APPEND_INT32(&proj, "createdAt", 1);
+			BSON_APPEND_INT32(&proj, "updatedAt", 1);
+		}
+		for (i = 0; a->project && i < n; i++) {
+			if (!strcmp(paths[i].seg[0], "id"))
+				continue; /* the _id, projected anyway */
+			path = mongo_path(&paths[i], paths[i].n);
+			BSON_APPEND_INT32(&proj, path, 1);
+			free(path);
+		}
+		bson_append_document_end(&a->opts, &proj);
+	}
+	free(paths);
+	/* a small first batch comes soon (a server builds a batch whole): readdir streams it */
+	BSON_APPEND_INT32(&a->opts, "batchSize", MONGO_FIND_FIRST_BATCH);
+}
+
+static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
+		   bson_error_t *be, struct jfs_err *err)
+{
+	struct find_arg *a = argp;
+	struct jfs_found *found = calloc(MONGO_FIND_PAGE, sizeof(*found));
+	mongoc_cursor_t *cursor;
+	const bson_t *doc;
+	bson_iter_t it;
+	size_t n = 0, i;
+	uint32_t len;
+	int ret = 0;
+
+	if (!found)
+		abort();
+	cursor = mongoc_collection_find_with_opts(call->coll, &a->filter, &a->opts, NULL);
+	for (;;) {
+		bool more = mongoc_cursor_next(cursor, &doc);
+
+		if (more) {
+			struct jfs_found *e = &found[n];
+			const char *id;
+
+			if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+				continue;
+			id = bson_iter_utf8(&it, &len);
+			if (strlen(id) != len)
+				continue; /* an _id with a NUL byte can be no file name */
+			if (!(e->id = strdup(id)))
+				abort();
+			e->created_ms = time_field(doc, "createdAt");
+			e->updated_ms = time_field(doc, "updatedAt");
+			e->item = NULL;
+			if (a->project && !(e->item = jfs_bson_to_item(doc, id, err))) {
+				free(e->id);
+				ret = -EIO;
+				break;
+			}
+			if (n == 0)
+				mongoc_cursor_set_batch_size(cursor, MONGO_FIND_BATCH);
+			if (++n < MONGO_FIND_PAGE)
+				continue;
+		}
+		if (n && a->fn(a->data, found, n))
+			ret = jfs_err_set(err, ECANCELED, "the caller stopped the find");
+		for (i = 0; i < n; i++) {
+			free(found[i].id);
+			json_decref(found[i].item);
+		}
+		n = 0;
+		if (ret || !more)
+			break;
+	}
+	for (i = 0; i < n; i++) {
+		free(found[i].id);
+		json_decref(found[i].item);
+	}
+	/* a failed cursor is retried from the start: an id may come twice */
+	if (!ret && mongoc_cursor_error(cursor, be))
+		ret = MONGO_DRIVER_ERROR;
+	mongoc_cursor_destroy(cursor);
+	free(found);
+	return ret;
+}
+
+static int mongo_find(struct jfs_store *st, const struct jfs_filter *f, jfs_found_fn *fn,
+		      void *data, struct jfs_err *err)
+{
+	struct mongo_store *ms = mongo_from_store(st);
+	struct find_arg a = { .fn = fn, .data = data };
+	int ret;
+
+	find_query(ms, &a, f);
+	{
+		/* once per find: what the server is asked, for -d */
+		char *q = bson_as_relaxed_extended_json(&a.filter, NULL);
+		char *o = bson_as_relaxed_extended_json(&a.opts, NULL);
+
+		jfs_log(LOG_DEBUG, "mongodb: find %s %s", q, o);
+		bson_free(q);
+		bson_free(o);
+	}
+	ret = mongo_run_for(ms, ms->list_pool, ms->opts.retry_ms, f ? "find users in" : "list",
+			    ms->coll_name, op_find, &a, err);
+	bson_destroy(&a.filter);
+	bson_destroy(&a.opts);
+	return ret;
+}
+
 struct load_arg {
 	const char *id;
 	json_t *item;
@@ -1179,6 +1605,7 @@ static void mongo_describe(struct jfs_store *st, json_t *out)
 	else
 		wcj = json_integer(w);
 	json_object_set_new(out, "writeConcern", wcj);
+	json_object_set_new(out, "listTimes", json_boolean(ms->list_times));
 }
 
 static void mongo_summary(struct jfs_store *st, json_t *out)
@@ -1212,6 +1639,7 @@ const struct jfs_backend_ops jfs_backend_mongodb = {
 	.open = mongo_open,
 	.start = mongo_start,
 	.list = mongo_list,
+	.find = mongo_find,
 	.load = mongo_load,
 	.update = mongo_update,
 	.create = mongo_create,

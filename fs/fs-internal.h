@@ -29,6 +29,8 @@
 #include "fs/jfs.h"
 #include "fs/journal.h"
 
+struct jfs_dirbuf;
+
 /* ---- inode numbers and node kinds (fs/ino.c) ---- */
 
 /* fixed inodes */
@@ -38,6 +40,7 @@
 #define JFS_INO_S_METRICS 4
 #define JFS_INO_S_ERRORS  5
 #define JFS_INO_S_CONFL   6   /* .jovofs/conflicts/ */
+#define JFS_INO_S_FIND    7   /* .jovofs/find/ */
 #define JFS_INO_S_JOURNAL 8   /* .jovofs/journal */
 #define JFS_INO_S_UNDO    9   /* .jovofs/undo */
 
@@ -54,13 +57,15 @@
 #define JFS_SUB_CREATED   4
 #define JFS_SUB_UPDATED   5
 #define JFS_SUB_RECORD    6
+#define JFS_SUB_LINK      7   /* the user's symlink in a find view (.jovofs/find/F/NAME) */
 #define JFS_SUB_HIST0     16  /* history/N.json is JFS_SUB_HIST0 + N */
 #define JFS_SUB_COUNT     (1 << JFS_SUB_BITS)
 #define JFS_HIST_MAX      (JFS_SUB_COUNT - JFS_SUB_HIST0)
 
-/* scratch files and conflict files live in their own ranges */
+/* scratch files, conflict files and find views live in their own ranges */
 #define JFS_INO_SCRATCH_BIT  (1ULL << 62)
 #define JFS_INO_CONFLICT_BIT (1ULL << 61)
+#define JFS_INO_FIND_BIT     (1ULL << 60)
 
 #define JFS_STATUS_NAME ".jovofs"
 
@@ -85,6 +90,9 @@ enum jfs_node_kind {
 	JFS_NODE_ELEMENT,       /**< user.json, session.json, createdAt, updatedAt, history/N.json */
 	JFS_NODE_RECORD,        /**< record.json */
 	JFS_NODE_SCRATCH,
+	JFS_NODE_FIND_DIR,      /**< .jovofs/find/ */
+	JFS_NODE_FIND,          /**< .jovofs/find/FILTER/: a find view */
+	JFS_NODE_FIND_LINK,     /**< a user's symlink in a find view (JFS_SUB_LINK) */
 };
 
 /** The kind of @ino, from its number alone. [any] */
@@ -177,7 +185,7 @@ struct jfs_user {
 	bool exists;            /* in the store as far as we know */
 	int64_t created_ms;     /* from the listing or the item, -1 unknown */
 	int64_t updated_ms;
-	struct jfs_hnode hnode_id, hnode_name;
+	struct jfs_hnode hnode_name;
 
 	/*
 	 * fs/node.c: when the session.json that the kernel's cached listing
@@ -206,18 +214,65 @@ static inline fuse_ino_t jfs_user_ino(const struct jfs_user *u, unsigned sub)
 
 /* ---- the user table and the listing (fs/users.c) ---- */
 
-/** The user of id @id (@len bytes), or NULL. [L] */
+/** What the mount knows of one id, made or not (see struct jfs_users). Guarded by lock. */
+struct jfs_uent {
+	struct jfs_user *u;      /* its struct jfs_user once made (then u's fields count), or NULL */
+	uint64_t id_ref;         /* where its bytes are in users.chunks */
+	uint32_t id_len;
+	uint32_t hnext;          /* the next entry with the same bucket: slot + 1, 0 none */
+	uint32_t run;            /* the last listing run that listed it */
+	bool exists;             /* while !u */
+	int64_t created_ms;      /* while !u: from the listing, -1 unknown */
+	int64_t updated_ms;
+};
+
+/**
+ * The user of id @id (@len bytes), its struct jfs_user made when the id is
+ * known; NULL when the mount never saw it. [L]
+ */
 struct jfs_user *jfs_user_by_id(struct jfs *fs, const char *id, size_t len);
-/** The user whose directory is named @name, or NULL. [L] */
+/** The user whose directory is named @name (made when known), or NULL. [L] */
 struct jfs_user *jfs_user_by_name(struct jfs *fs, const char *name);
-/** The user a user inode belongs to, or NULL. [L] */
+/** The user a user inode belongs to (made when known), or NULL. [L] */
 struct jfs_user *jfs_user_by_ino(struct jfs *fs, fuse_ino_t ino);
 /** Find or add user @id; never NULL. [L] */
 struct jfs_user *jfs_user_get(struct jfs *fs, const char *id, size_t len);
-/** Read the whole listing from the store; users no longer listed are gone. 0 or -errno. [U] */
+/**
+ * The slot of the user whose directory is @name, without making its
+ * struct jfs_user: true and *@slot, *@exists; false when unknown. [L]
+ */
+bool jfs_users_slot_by_name(struct jfs *fs, const char *name, uint64_t *slot, bool *exists);
+/** The slot of id @id, added (not existing, not listed) when new. [L] */
+uint64_t jfs_users_slot(struct jfs *fs, const char *id, size_t len);
+/** The directory name of the user in @slot: malloc()ed, NULL when no such slot. [L] */
+char *jfs_users_slot_name(struct jfs *fs, uint64_t slot);
+/**
+ * What the listing knows of the user in @slot without making its struct
+ * jfs_user: false when no such slot; else *@exists and *@mtime_ms, the
+ * mtime of its directory (-1 when the listing brought no times). [L]
+ */
+bool jfs_users_peek(struct jfs *fs, uint64_t slot, bool *exists, int64_t *mtime_ms);
+/**
+ * Read the whole listing from the store now and wait for it; users no
+ * longer listed are gone. 0 or -errno. [U]
+ */
 int jfs_users_refresh(struct jfs *fs);
+/**
+ * The listing is about to be served (a readdir or stat of the root):
+ * start reading it when it is older than the cache time; a first listing
+ * streams (readdir waits for its pages), a later one is waited for up to
+ * a few seconds by the call that started it, then the older one is served
+ * meanwhile. 0, or the -errno of a listing that failed meanwhile. [U]
+ */
+int jfs_users_list_fresh(struct jfs *fs);
 /** Whether the listing is older than the cache time (never, with a change feed). [L] */
 bool jfs_users_stale(struct jfs *fs);
+/**
+ * Fill @db with the root's users from position @i of the listing (the
+ * entries after "." ".." ".jovofs"), waiting for a streamed listing's
+ * pages. 0 or -errno (a first listing that failed). [L-drop]
+ */
+int jfs_users_readdir(struct jfs *fs, struct jfs_dirbuf *db, size_t i);
 /** @u's record is @item (borrowed): it exists, with these times. [L] */
 void jfs_users_seen(struct jfs *fs, struct jfs_user *u, const json_t *item);
 /** @u was created through the mount: it is listed from now on. [L] */
@@ -233,6 +288,12 @@ bool jfs_users_known_missing(struct jfs *fs, const char *name);
 void jfs_users_note_missing(struct jfs *fs, const char *name);
 /** The mtime shown for @u's directory and files, in ms. [L] */
 int64_t jfs_user_mtime(struct jfs *fs, const struct jfs_user *u);
+/** Set up the tables (before the session). */
+void jfs_users_init(struct jfs *fs);
+/** Start the lister thread and the first listing. 0 or -errno. [U] */
+int jfs_users_start(struct jfs *fs);
+/** Stop a listing in progress and the lister thread. [U] */
+void jfs_users_stop(struct jfs *fs);
 /** Free every user (at the unmount; nothing may use them after). */
 void jfs_users_release(struct jfs *fs);
 
@@ -394,6 +455,40 @@ char *jfs_status_conflict(struct jfs_status *st, const char *user_name, const ch
 			  const char *data, size_t len);
 /** Remove conflict file @name: 0 or -ENOENT. [U] */
 int jfs_status_conflict_remove(struct jfs_status *st, const char *name);
+
+/* ---- find views: .jovofs/find/FILTER/ (fs/find.c) ---- */
+
+/** Set up and free the find views. */
+void jfs_find_init(struct jfs *fs);
+void jfs_find_release(struct jfs *fs);
+/**
+ * The view of filter @name in .jovofs/find/: 0 and *@ino (made on first
+ * use; the filter parsed by the policy), or -EINVAL (malformed) / -ENOENT
+ * (an element storedElements disables), the reason logged. [L]
+ */
+int jfs_find_lookup_view(struct jfs *fs, const char *name, fuse_ino_t *ino);
+/**
+ * The link @name in view @parent: 0 and *@ino when that user matches;
+ * -ENOENT (never cached) when not; the query runs when the view has no
+ * results. [L-drop]
+ */
+int jfs_find_lookup_link(struct jfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino);
+/** Attributes of a find node (@kind JFS_NODE_FIND_*). [L] */
+int jfs_find_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, struct stat *st,
+		  double *timeout);
+/**
+ * The entries of .jovofs/find/ or of a view (into @db); a view's query runs
+ * at offset 0 when its results are older than the cache time. [L-drop]
+ */
+int jfs_find_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino);
+/** The target of link @ino, "../../../NAME": malloc()ed. [L] */
+int jfs_find_readlink(struct jfs *fs, fuse_ino_t ino, char **target);
+/** The kernel looked view @ino up once more. [L] */
+void jfs_find_ref(struct jfs *fs, fuse_ino_t ino);
+/** The kernel forgot @n references of @ino (any inode; others are ignored). [L] */
+void jfs_find_forget(struct jfs *fs, fuse_ino_t ino, uint64_t n);
+/** The mount changed a record: every view's results are out of date. [L] */
+void jfs_find_invalidate(struct jfs *fs);
 
 /* ---- scratch files (fs/scratch.c) ---- */
 

@@ -20,7 +20,8 @@ static const char *const sub_names[] = {
 
 static bool ino_is_user(fuse_ino_t ino)
 {
-	return !(ino & (JFS_INO_SCRATCH_BIT | JFS_INO_CONFLICT_BIT)) && ino >= JFS_SUB_COUNT;
+	return !(ino & (JFS_INO_SCRATCH_BIT | JFS_INO_CONFLICT_BIT | JFS_INO_FIND_BIT)) &&
+	       ino >= JFS_SUB_COUNT;
 }
 
 enum jfs_node_kind jfs_node_kind(fuse_ino_t ino)
@@ -31,6 +32,8 @@ enum jfs_node_kind jfs_node_kind(fuse_ino_t ino)
 		return JFS_NODE_SCRATCH;
 	if (ino & JFS_INO_CONFLICT_BIT)
 		return JFS_NODE_CONFLICT;
+	if (ino & JFS_INO_FIND_BIT)
+		return JFS_NODE_FIND;
 	switch (ino) {
 	case JFS_INO_ROOT:
 		return JFS_NODE_ROOT;
@@ -44,6 +47,8 @@ enum jfs_node_kind jfs_node_kind(fuse_ino_t ino)
 		return JFS_NODE_STATUS_FILE;
 	case JFS_INO_S_CONFL:
 		return JFS_NODE_CONFLICT_DIR;
+	case JFS_INO_S_FIND:
+		return JFS_NODE_FIND_DIR;
 	}
 	if (!ino_is_user(ino))
 		return JFS_NODE_NONE;
@@ -55,6 +60,8 @@ enum jfs_node_kind jfs_node_kind(fuse_ino_t ino)
 		return JFS_NODE_HISTORY_DIR;
 	case JFS_SUB_RECORD:
 		return JFS_NODE_RECORD;
+	case JFS_SUB_LINK:
+		return JFS_NODE_FIND_LINK;
 	case JFS_SUB_USER:
 	case JFS_SUB_SESSION:
 	case JFS_SUB_CREATED:

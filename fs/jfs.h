@@ -66,6 +66,7 @@ struct jfs_opts {
 };
 
 struct jfs_user;
+struct jfs_uent;
 struct jfs_scratch;
 struct jfs_notice;
 struct jfs_status;
@@ -73,14 +74,42 @@ struct jfs_journal;
 struct jfs_http;
 struct jfs_service;
 
-/** The users the mount knows and the listing (fs/users.c). Guarded by lock. */
+/*
+ * The users the mount knows and the listing (fs/users.c). Guarded by lock
+ * but where marked.
+ *
+ * Every id the mount sees gets a slot for the rest of the mount (its inode
+ * numbers are made of it) and a compact entry (struct jfs_uent, ~50 bytes
+ * and its id's bytes): a listing of a million users needs no more. The
+ * struct jfs_user of an id is made the first time a file of it is used.
+ * A listing is read by the lister thread and streamed: the first one is
+ * served to readdir as its pages arrive; later ones replace the served one
+ * when they are complete.
+ */
 struct jfs_users {
-	struct jfs_hmap by_id, by_name; /* struct jfs_user, by hnode_id / hnode_name */
-	struct jfs_user **slots;   /* slot -> user; a user lives until the unmount */
-	size_t nslots, slots_alloc;
-	struct jfs_user **listing; /* in the store's listing order */
-	size_t nlisting;
-	int64_t listed_at;         /* monotonic ms of the last listing, 0 never */
+	struct jfs_hmap by_name;   /* struct jfs_user (made ones), by hnode_name */
+	struct jfs_uent *ents;     /* slot -> entry */
+	size_t nents, ents_alloc;
+	uint32_t *buckets;         /* hash of the id -> slot + 1 of the first entry; 0 none */
+	size_t nbuckets;           /* a power of two */
+	char **chunks;             /* the ids' bytes, back to back (never moved) */
+	size_t nchunks, chunk_used, chunk_size;
+	uint32_t *listing;         /* the served listing: slots, in the store's order */
+	size_t nlisting, listing_alloc;
+	uint32_t *next;            /* a later listing being read */
+	size_t nnext, next_alloc;
+	uint32_t run;              /* the listing run in progress, or the last one */
+	uint32_t done_run;         /* the last run that ended */
+	bool running;              /* a run is reading the store */
+	bool streaming;            /* ... and fills `listing` itself (no complete one yet) */
+	bool complete;             /* `listing` is a whole listing */
+	bool want;                 /* a run is asked for */
+	bool stopping;             /* the unmount: runs stop, no new one starts */
+	bool lister;               /* the lister thread runs (lifecycle only) */
+	int last_rc;               /* how the last run ended: 0 or -errno */
+	pthread_t thread;          /* lifecycle only */
+	pthread_cond_t cond;       /* with lock: a run is asked for, grew, or ended */
+	int64_t listed_at;         /* monotonic ms of the last complete listing, 0 never */
 	uint64_t list_gen;         /* bumped when a user appears or goes */
 	int64_t root_mtime_ms;     /* the root directory's mtime */
 	/* names looked up and found missing, oldest first (a negative cache) */
@@ -129,6 +158,16 @@ struct jfs_handles {
 	unsigned read_copy_next;   /* lock */
 };
 
+/** Find views, .jovofs/find/FILTER/ (fs/find.c). Guarded by lock. */
+struct jfs_finds {
+	struct jfs_hmap by_name;   /* struct jfs_find, by name */
+	struct jfs_hmap by_num;    /* the same, by inode number */
+	uint64_t next;             /* the last number given out */
+	uint64_t gen;              /* bumped by every change the mount makes */
+	size_t held;               /* slots held in all results */
+	pthread_cond_t cond;       /* with lock: a view's query ended */
+};
+
 /** Scratch files (fs/scratch.c). Guarded by lock. */
 struct jfs_scratches {
 	struct jfs_hmap by_ino;    /* struct jfs_scratch, by hnode */
@@ -172,6 +211,7 @@ struct jfs {
 	struct jfs_notify notify;
 	struct jfs_handles handles;
 	struct jfs_scratches scratch;
+	struct jfs_finds finds;
 	struct jfs_metrics m;
 	struct jfs_status *status;     /* its own lock (fs/status.c) */
 	struct jfs_journal *journal;   /* its own lock (fs/journal.c); NULL: off */

@@ -44,6 +44,8 @@ static int not_user_dir(fuse_ino_t parent)
 	case JFS_NODE_STATUS_DIR:
 	case JFS_NODE_STATUS_FILE:
 	case JFS_NODE_CONFLICT_DIR:
+	case JFS_NODE_FIND_DIR:
+	case JFS_NODE_FIND:
 		return -EPERM;
 	default:
 		return -ENOENT;
@@ -446,6 +448,8 @@ void jfs_ns_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto out_reply;
 	case JFS_NODE_STATUS_DIR:
 	case JFS_NODE_CONFLICT_DIR:
+	case JFS_NODE_FIND_DIR:
+	case JFS_NODE_FIND:
 		rc = -EPERM;
 		break;
 	default:

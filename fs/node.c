@@ -297,8 +297,26 @@ int jfs_node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *timeo
 	case JFS_NODE_CONFLICT_DIR:
 	case JFS_NODE_CONFLICT:
 		return jfs_status_attr(fs, kind, ino, st, timeout);
+	case JFS_NODE_FIND_DIR:
+	case JFS_NODE_FIND:
+	case JFS_NODE_FIND_LINK:
+		return jfs_find_attr(fs, kind, ino, st, timeout);
 	default:
 		break;
+	}
+	if (kind == JFS_NODE_USER_DIR) {
+		bool exists;
+		int64_t mtime;
+
+		/* the listing's times are enough: no struct jfs_user, no load for ls -l */
+		if (!jfs_users_peek(fs, jfs_ino_slot(ino), &exists, &mtime) || !exists)
+			return -ENOENT;
+		if (mtime >= 0) {
+			jfs_node_base_attr(fs, st, ino, S_IFDIR | 0755, mtime);
+			if (fs->policy.cfg.enabled[JFS_EL_HISTORY])
+				st->st_nlink = 3;
+			return 0;
+		}
 	}
 	if (!(u = live_user(fs, ino)))
 		return -ENOENT;
@@ -332,6 +350,8 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 	struct jfs_user *u;
 	json_t *item = NULL;
 	struct jfs_err err;
+	uint64_t slot;
+	bool exists, known;
 	size_t len;
 	char *id;
 	int rc;
@@ -340,15 +360,17 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 		*ino = JFS_INO_STATUS;
 		return 0;
 	}
-	u = jfs_user_by_name(fs, name);
-	if (u && u->exists) {
-		*ino = jfs_user_ino(u, JFS_SUB_DIR);
+	/* from the listing: no struct jfs_user is made for ls -l of a million users */
+	known = jfs_users_slot_by_name(fs, name, &slot, &exists);
+	if (known && exists) {
+		*ino = jfs_ino_make(slot, JFS_SUB_DIR);
 		return 0;
 	}
 	if (fs->change_feed)
 		return 0; /* the listing is complete and kept fresh */
-	if (u) {
+	if (known) {
 		/* known, gone when last seen: ask again */
+		u = jfs_user_by_name(fs, name);
 		rc = jfs_rcache_get(fs, u, &item);
 		if (rc == -ENOENT)
 			return 0;
@@ -432,6 +454,10 @@ int jfs_node_lookup(struct jfs *fs, fuse_ino_t parent, const char *name, fuse_in
 	case JFS_NODE_CONFLICT_DIR:
 		*ino = jfs_status_lookup(fs, parent, name);
 		return 0;
+	case JFS_NODE_FIND_DIR:
+		return jfs_find_lookup_view(fs, name, ino);
+	case JFS_NODE_FIND:
+		return jfs_find_lookup_link(fs, parent, name, ino);
 	case JFS_NODE_USER_DIR:
 	case JFS_NODE_HISTORY_DIR:
 		if (!(u = live_user(fs, parent)))
@@ -468,6 +494,8 @@ int jfs_node_entry(struct jfs *fs, fuse_ino_t ino, struct fuse_entry_param *e)
 	e->entry_timeout = timeout;
 	if (jfs_node_kind(ino) == JFS_NODE_SCRATCH && (sc = jfs_scratch_by_ino(fs, ino)))
 		jfs_scratch_ref(sc);
+	if (jfs_node_kind(ino) == JFS_NODE_FIND)
+		jfs_find_ref(fs, ino);
 	return 0;
 }
 
@@ -567,30 +595,18 @@ bool jfs_dir_add(struct jfs *fs, struct jfs_dirbuf *db, const char *name, fuse_i
 
 static int readdir_root(struct jfs *fs, struct jfs_dirbuf *db)
 {
-	struct jfs_users *t = &fs->users;
-	size_t i;
+	size_t i = 0;
 
 	if (!jfs_dir_add(fs, db, ".", JFS_INO_ROOT, S_IFDIR) ||
 	    !jfs_dir_add(fs, db, "..", JFS_INO_ROOT, S_IFDIR) ||
 	    !jfs_dir_add(fs, db, JFS_STATUS_NAME, JFS_INO_STATUS, S_IFDIR))
 		return 0;
 	/* skip straight to the offset: a 100k listing is read in many calls */
-	i = 0;
 	if (db->off > db->pos) {
 		i = (size_t)(db->off - db->pos);
 		db->pos = db->off;
 	}
-	for (; i < t->nlisting; i++) {
-		struct jfs_user *u = t->listing[i];
-
-		if (!u->exists) {
-			db->pos++;
-			continue;
-		}
-		if (!jfs_dir_add(fs, db, u->name, jfs_user_ino(u, JFS_SUB_DIR), S_IFDIR))
-			break;
-	}
-	return 0;
+	return jfs_users_readdir(fs, db, i);
 }
 
 /* A user directory's files, in a fixed order: an absent file keeps its offset. */
@@ -686,6 +702,9 @@ int jfs_node_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino)
 	case JFS_NODE_STATUS_DIR:
 	case JFS_NODE_CONFLICT_DIR:
 		return jfs_status_readdir(fs, db, ino);
+	case JFS_NODE_FIND_DIR:
+	case JFS_NODE_FIND:
+		return jfs_find_readdir(fs, db, ino);
 	case JFS_NODE_USER_DIR:
 	case JFS_NODE_HISTORY_DIR:
 		break;

@@ -61,6 +61,7 @@ static void jfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 	pthread_mutex_lock(&fs->lock);
 	jfs_scratch_forget(fs, ino, nlookup);
+	jfs_find_forget(fs, ino, nlookup);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_none(req);
 }
@@ -71,8 +72,10 @@ static void jfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 	size_t i;
 
 	pthread_mutex_lock(&fs->lock);
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		jfs_scratch_forget(fs, forgets[i].ino, forgets[i].nlookup);
+		jfs_find_forget(fs, forgets[i].ino, forgets[i].nlookup);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_none(req);
 }
@@ -80,12 +83,25 @@ static void jfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 /* The root's mtime tells the kernel when its cached listing is stale: refresh first. */
 static int refresh_listing(struct jfs *fs)
 {
-	bool stale;
+	return jfs_users_list_fresh(fs);
+}
+
+/* A find view's symlink: "../../../NAME" (fs/find.c). */
+static void jfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct jfs *fs = jfs_ctx(req);
+	char *target = NULL;
+	int rc;
 
 	pthread_mutex_lock(&fs->lock);
-	stale = jfs_users_stale(fs);
+	fs->m.fuse_ops++;
+	rc = jfs_find_readlink(fs, ino, &target);
 	pthread_mutex_unlock(&fs->lock);
-	return stale ? jfs_users_refresh(fs) : 0;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static void jfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -702,8 +718,8 @@ int jfs_fs_init(struct jfs *fs)
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_mutex_init(&fs->lost_lock, NULL);
 	pthread_cond_init(&fs->notify.cond, NULL);
-	jfs_hmap_init(&fs->users.by_id, 1024);
-	jfs_hmap_init(&fs->users.by_name, 1024);
+	jfs_users_init(fs);
+	jfs_find_init(fs);
 	jfs_scratch_init(fs);
 	jfs_hmap_init(&fs->handles.renderings, 64);
 	fs->start_ms = jfs_now_ms();
@@ -725,19 +741,24 @@ int jfs_fs_start(struct jfs *fs)
 
 	if (rc < 0)
 		return rc;
-	/* a backend that is down now is retried at the next listing */
-	jfs_users_refresh(fs);
-	return 0;
+	/*
+	 * The first listing streams into readdir from the lister thread: the
+	 * mount is ready at once, whatever the table's size. A backend that is
+	 * down now is retried at the next listing.
+	 */
+	return jfs_users_start(fs);
 }
 
 void jfs_fs_stop(struct jfs *fs)
 {
+	jfs_users_stop(fs);
 	jfs_notify_stop(fs);
 }
 
 void jfs_fs_release(struct jfs *fs)
 {
 	jfs_scratch_release(fs);
+	jfs_find_release(fs);
 	jfs_users_release(fs);
 	jfs_handles_release(fs, NULL);
 	jfs_notify_release(fs);
@@ -752,6 +773,7 @@ const struct fuse_lowlevel_ops jfs_ll_ops = {
 	.forget = jfs_forget,
 	.forget_multi = jfs_forget_multi,
 	.getattr = jfs_getattr,
+	.readlink = jfs_readlink,
 	.setattr = jfs_setattr,
 	.mknod = jfs_ns_mknod,
 	.mkdir = jfs_ns_mkdir,

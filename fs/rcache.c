@@ -162,6 +162,8 @@ void jfs_rcache_store(struct jfs *fs, struct jfs_user *u, json_t *item, json_t *
 
 	*old = c->item ? json_incref(c->item) : NULL;
 	sizes_forget(u);
+	/* what a find view found may have changed with it */
+	jfs_find_invalidate(fs);
 	/* the mount's own change counts as seen: the next writer starts from it */
 	json_decref(c->served);
 	c->served = NULL;

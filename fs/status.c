@@ -1,5 +1,6 @@
 /*
- * The .jovofs/ status folder: config, metrics, errors, conflicts/.
+ * The .jovofs/ status folder: config, metrics, errors, conflicts/, and
+ * find/, whose views are fs/find.c's.
  *
  * Errors and conflicts have their own lock, below the fs lock: the log
  * hook records errors from under any lock, and conflicts are kept by
@@ -463,7 +464,7 @@ int jfs_status_attr(struct jfs *fs, enum jfs_node_kind kind, fuse_ino_t ino, str
 	 */
 	case JFS_NODE_STATUS_DIR:
 		jfs_node_base_attr(fs, st, ino, S_IFDIR | (fs->opts.dmode & ~0222u), fs->start_ms);
-		st->st_nlink = 3;
+		st->st_nlink = 4;
 		return 0;
 	case JFS_NODE_CONFLICT_DIR:
 		jfs_node_base_attr(fs, st, ino, S_IFDIR | fs->opts.dmode, jfs_now_ms());
@@ -528,6 +529,8 @@ fuse_ino_t jfs_status_lookup(struct jfs *fs, fuse_ino_t parent, const char *name
 			return JFS_INO_S_UNDO;
 		if (!strcmp(name, "conflicts"))
 			return JFS_INO_S_CONFL;
+		if (!strcmp(name, "find"))
+			return JFS_INO_S_FIND;
 		return 0;
 	}
 	pthread_mutex_lock(&sts->lock);
@@ -552,7 +555,8 @@ int jfs_status_readdir(struct jfs *fs, struct jfs_dirbuf *db, fuse_ino_t ino)
 		    jfs_dir_add(fs, db, "config", JFS_INO_S_CONFIG, S_IFREG) &&
 		    jfs_dir_add(fs, db, "metrics", JFS_INO_S_METRICS, S_IFREG) &&
 		    jfs_dir_add(fs, db, "errors", JFS_INO_S_ERRORS, S_IFREG) &&
-		    jfs_dir_add(fs, db, "conflicts", JFS_INO_S_CONFL, S_IFDIR) && fs->journal &&
+		    jfs_dir_add(fs, db, "conflicts", JFS_INO_S_CONFL, S_IFDIR) &&
+		    jfs_dir_add(fs, db, "find", JFS_INO_S_FIND, S_IFDIR) && fs->journal &&
 		    jfs_dir_add(fs, db, "journal", JFS_INO_S_JOURNAL, S_IFREG) && !fs->opts.ro)
 			jfs_dir_add(fs, db, "undo", JFS_INO_S_UNDO, S_IFREG);
 		return 0;

@@ -307,6 +307,20 @@ json_t *jfs_mask_item(const struct jfs_mask *m, json_t *item)
 	return jfs_mask_at(m, NULL, 0, item);
 }
 
+bool jfs_mask_touches(const struct jfs_mask *m, const char *const *segs, size_t n)
+{
+	size_t i, d, common;
+
+	for (i = 0; m && i < m->n; i++) {
+		common = m->paths[i].n < n ? m->paths[i].n : n;
+		for (d = 0; d < common && seg_match(m->paths[i].seg[d], segs[d]); d++)
+			;
+		if (d == common)
+			return true;
+	}
+	return false;
+}
+
 bool jfs_mask_covers(const struct jfs_mask *m, const char *const *segs, size_t n)
 {
 	size_t i, d;

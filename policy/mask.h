@@ -52,6 +52,12 @@ json_t *jfs_mask_at(const struct jfs_mask *m, const char *const *prefix, size_t 
 /** jfs_mask_at() of a whole record. */
 json_t *jfs_mask_item(const struct jfs_mask *m, json_t *item);
 
+/**
+ * Whether the value at @segs (@n keys and indexes) of a record is masked,
+ * in part or whole: a mask path lies at, under or above it.
+ */
+bool jfs_mask_touches(const struct jfs_mask *m, const char *const *segs, size_t n);
+
 /** Whether the value at @segs (@n keys and indexes) of a record is masked whole. */
 bool jfs_mask_covers(const struct jfs_mask *m, const char *const *segs, size_t n);
 

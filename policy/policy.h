@@ -111,8 +111,9 @@ int64_t jfs_item_session_updated_ms(const json_t *item);
 enum jfs_backend_op {
 	JFS_BOP_LOAD,   /**< "load": load an item */
 	JFS_BOP_WRITE,  /**< "write": update, create, remove */
-	JFS_BOP_LIST,   /**< "list": one page of the listing */
+	JFS_BOP_LIST,   /**< "list": one page of the listing, or one streamed listing */
 	JFS_BOP_SYNC,   /**< "sync": wait for durability */
+	JFS_BOP_FIND,   /**< "find": one filtered listing (a find view) */
 	JFS_BOP__COUNT
 };
 
@@ -244,6 +245,43 @@ int jfs_policy_load(struct jfs_policy *p, const char *id, json_t **item, struct 
 /** One page of the listing: see struct jfs_backend_ops.list. */
 int jfs_policy_list(struct jfs_policy *p, const char *cursor, size_t limit,
 		    struct jfs_list_page *page, struct jfs_err *err);
+
+/* ---- find views (policy/filter.c) ---- */
+
+/**
+ * Parse @name, a file name under .jovofs/find/, into a filter (see
+ * policy/filter.c and README: conditions PATH OP VALUE joined by '&',
+ * percent-decoded). Returns 0 and *@out (free with
+ * jfs_policy_filter_free()); -EINVAL when @name is no filter, -ENOENT when
+ * a condition names an element storedElements disables; the reason in
+ * @err. A filter with a session.* condition asks every store for the
+ * session's updatedAt (filter->need).
+ */
+int jfs_policy_filter_parse(const struct jfs_policy_config *cfg, const char *name,
+			    struct jfs_filter **out, struct jfs_err *err);
+
+/** Free @f (may be NULL). */
+void jfs_policy_filter_free(struct jfs_filter *f);
+
+/**
+ * Whether @item (a whole stored item, or a store's partial item of it)
+ * matches @f at @now_ms: JavaScript's comparisons (jfs_filter_match()),
+ * and no session.* condition holds for an expired session.
+ */
+bool jfs_policy_filter_match(const struct jfs_policy_config *cfg, const struct jfs_filter *f,
+			     const json_t *item, int64_t now_ms);
+
+/**
+ * Report every user matching @f (NULL: every user, with the times the
+ * store lists) to @fn, page by page, as the store finds them (see
+ * struct jfs_backend_ops.find): possibly from several threads at once,
+ * an id possibly twice; the entries' items are always NULL. What the store
+ * could not decide exactly is decided here on the values it sent. A store
+ * without find() is listed page by page (and, with a filter, each item
+ * loaded). 0, -ECANCELED when @fn stopped it, or -errno.
+ */
+int jfs_policy_find(struct jfs_policy *p, const struct jfs_filter *f, jfs_found_fn *fn,
+		    void *data, struct jfs_err *err);
 
 /** Whether the store tells of others' changes (jfs_policy_changes()). */
 bool jfs_policy_has_changes(const struct jfs_policy *p);

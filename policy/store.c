@@ -18,6 +18,7 @@ static const char *const op_names[JFS_BOP__COUNT] = {
 	[JFS_BOP_WRITE] = "write",
 	[JFS_BOP_LIST] = "list",
 	[JFS_BOP_SYNC] = "sync",
+	[JFS_BOP_FIND] = "find",
 };
 
 const char *jfs_backend_op_name(enum jfs_backend_op op)

@@ -17,8 +17,9 @@ each request it reads MODE_FILE, one line:
 
 Each handled request appends its X-Amz-Target, what was done and the access
 key id that signed it (the Authorization header's Credential=) to
-MODE_FILE.log, so tests can count retries and see which keys were used.
-Stops on SIGTERM.
+MODE_FILE.log, so tests can count retries and see which keys were used, and
+{"target", "body"} (the request's JSON) as one line to MODE_FILE.bodies, so
+tests can see what was asked. Stops on SIGTERM.
 """
 import http.client
 import http.server
@@ -67,6 +68,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = self.headers.get('X-Amz-Target', '?')
         m = re.search(r'Credential=([^/,\s]+)/', self.headers.get('Authorization', ''))
         key = m.group(1) if m else '-'
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = body.decode('utf-8', 'replace')
+        with lock, open(mode_file + '.bodies', 'a') as f:
+            f.write(json.dumps({'target': target, 'body': parsed}) + '\n')
         words = mode()
         kind = words[0]
         if kind == 'expired' and len(words) > 1 and key == words[1]:

@@ -310,6 +310,37 @@ raw_field() {
 	[ "$(stored_field huge .user.data)" = '{}' ]
 }
 
+@test "dynamodb: a find view is a parallel Scan with a FilterExpression of placeholders, projecting the key" {
+	seed_json "[$(item alice '{"city":"Paris","score":900}'),$(item bob '{"city":"Wien","score":"950"}'),$(item carl '{"city":"Paris","score":10}')]"
+	ddb_proxy_start
+	make_config_endpoint "$JFS_PROXY_ENDPOINT"
+	mount_jfs -o total_segments=3
+	local b="$JFS_PROXY_MODE.bodies" scans
+	: >"$b"
+	[ "$(ls "$JFS_MNT/.jovofs/find/user.data.city=Paris" | tr '\n' ' ')" = "alice carl " ]
+	# (a listing may be read meanwhile too: its Scans have no filter)
+	scans="$(jq -c 'select(.target == "DynamoDB_20120810.Scan") | .body | select(has("FilterExpression"))' "$b")"
+	# one Scan per segment, each with the filter; names and values only as placeholders
+	[ "$(jq -s 'map(.Segment) | sort | join(",")' -r <<<"$scans")" = 0,1,2 ]
+	[ "$(jq -s 'map(.TotalSegments) | unique | join(",")' -r <<<"$scans")" = 3 ]
+	jq -e 'select(.FilterExpression | test("#n[0-9]+\\.#n[0-9]+\\.#n[0-9]+ = :v[0-9]+")) |
+		select(.FilterExpression | test("user|data|city|Paris") | not)' <<<"$scans" >/dev/null
+	[ "$(jq -s '.[0] | [.ExpressionAttributeNames[]] | sort | join(",")' -r <<<"$scans")" = city,data,user,userId ]
+	[ "$(jq -s '.[0].ExpressionAttributeValues | [.[]] | map(.S) | join(",")' -r <<<"$scans")" = Paris ]
+	# only the key column comes back
+	[ "$(jq -s '.[0] | .ExpressionAttributeNames[.ProjectionExpression]' -r <<<"$scans")" = userId ]
+	# a comparison JavaScript makes across types ("950" >= 500): the value comes too
+	: >"$b"
+	[ "$(ls "$JFS_MNT/.jovofs/find/user.data.score>=500" | tr '\n' ' ')" = "alice bob " ]
+	jq -e -s 'map(select(.target == "DynamoDB_20120810.Scan") | .body | select(has("FilterExpression"))) | .[0] |
+		(.FilterExpression | test(">= :v")) and (.ProjectionExpression | test(","))' "$b" >/dev/null
+	# the listing is the same parallel Scan, with no filter (read again after the cache time)
+	: >"$b"
+	sleep 1.1
+	[ "$(ls "$JFS_MNT" | tr '\n' ' ')" = "alice bob carl " ]
+	[ "$(jq -c 'select(.target == "DynamoDB_20120810.Scan") | .body | select(has("FilterExpression") | not) | .Segment' "$b" | sort -u | wc -l)" = 3 ]
+}
+
 # --- table and config ---------------------------------------------------
 
 @test "dynamodb: a missing table is created (createTableOnInit) and used once ACTIVE" {

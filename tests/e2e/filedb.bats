@@ -139,6 +139,9 @@ seed_users() { # seed_users PREFIX COUNT
 	mount_jfs
 	[ "$(ls "$JFS_MNT" | tr '\n' ' ')" = "alice bob " ]
 	grep -q "3 item(s) without a string \"id\"" "$JFS_LOG"
+	# find views skip them too
+	[ "$(ls "$JFS_MNT/.jovofs/find/user?" | tr '\n' ' ')" = "alice bob " ]
+	[ -z "$(ls "$JFS_MNT/.jovofs/find/user.data.orphan=1")" ]
 	echo '{"data":{"x":1}}' >"$JFS_MNT/bob/user.json"
 	umount_jfs
 	[ "$(stored_field bob .user.data.x)" = 1 ]

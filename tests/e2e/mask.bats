@@ -114,3 +114,24 @@ print("mask:" + hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha
 	upd="$(stored_field bob .updatedAt | jq -r .)"
 	[ "$(stat -c %Y "$JFS_MNT/bob")" != "$(date -d "$upd" +%s)" ]
 }
+
+@test "find views on a masked view: no filter on a masked value, no masked time as mtime" {
+	mount_jfs -o ro -o "mask=$MASK:updatedAt"
+	# which users match would tell the value: refused, saying why
+	run ls "$JFS_MNT/.jovofs/find/user.data.email=a@example.org"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Permission denied"* ]]
+	grep -q "'user.data.email' is masked on this mount" "$JFS_MNT/.jovofs/errors"
+	# a path holding masked values, and one under a * of the mask
+	run ls "$JFS_MNT/.jovofs/find/user.data~example"
+	[ "$status" -ne 0 ]
+	run ls "$JFS_MNT/.jovofs/find/history.items.1.input.text=a@example.org"
+	[ "$status" -ne 0 ]
+	run ls "$JFS_MNT/.jovofs/find/updatedAt>2000-01-01"
+	[ "$status" -ne 0 ]
+	# other paths work as on any mount
+	[ "$(ls "$JFS_MNT/.jovofs/find/user.data.plan=pro" | tr '\n' ' ')" = "alice bob carol " ]
+	[ "$(ls -L "$JFS_MNT/.jovofs/find/user.data.plan=pro/bob/user.json")" ]
+	upd="$(stored_field bob .updatedAt | jq -r .)"
+	[ "$(stat -c %Y "$JFS_MNT/bob")" != "$(date -d "$upd" +%s)" ]
+}

@@ -270,6 +270,17 @@ seed_typed() {
 	[ "$(jq -r .data.i "$JFS_MNT/u02499/user.json")" = 2499 ]
 }
 
+@test "mongodb: a find view is one query returning _ids only; a comparison across types brings its value" {
+	seed_json "[$(item alice '{"city":"Paris","score":900}'),$(item bob '{"city":"Wien","score":"950"}'),$(item carl '{"city":"Paris","score":10}')]"
+	mount_jfs -d
+	[ "$(ls "$JFS_MNT/.jovofs/find/user.data.city=Paris" | tr '\n' ' ')" = "alice carl " ]
+	grep 'mongodb: find .*"user.data.city" : { "$eq" : "Paris"' "$JFS_LOG" |
+		grep -q '{ "projection" : { "_id" : 1 }, "batchSize"'
+	[ "$(ls "$JFS_MNT/.jovofs/find/user.data.score>=500" | tr '\n' ' ')" = "alice bob " ]
+	grep 'mongodb: find .*"$gte" : 500' "$JFS_LOG" |
+		grep -q '"projection" : { "_id" : 1, "user.data.score" : 1 }'
+}
+
 @test "mongodb: Decimal128, NaN, -0 and nested arrays round-trip (real mongod only)" {
 	[[ -n "${JFS_MONGO_EXTERNAL:-}" ]] || skip "FerretDB 1.24 stores no Decimal128, NaN, -0.0 or nested arrays"
 	mongodb_js '

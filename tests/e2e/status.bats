@@ -9,16 +9,17 @@ teardown() {
 	jfs_teardown
 }
 
-@test ".jovofs holds config, metrics, errors and conflicts/ (and journal, undo with a journal)" {
+@test ".jovofs holds config, metrics, errors, conflicts/, find/ (and journal, undo with a journal)" {
 	mount_jfs
 	run ls "$JFS_MNT/.jovofs"
-	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors journal metrics undo)"
+	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors find journal metrics undo)"
 	[ -d "$JFS_MNT/.jovofs/conflicts" ]
+	[ -d "$JFS_MNT/.jovofs/find" ]
 	for f in config metrics errors journal undo; do [ -f "$JFS_MNT/.jovofs/$f" ]; done
 	umount_jfs
 	mount_jfs -o journal=off
 	run ls "$JFS_MNT/.jovofs"
-	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors metrics)"
+	assert_equal_str "$output" "$(printf '%s\n' config conflicts errors find metrics)"
 }
 
 @test ".jovofs files are read-only" {

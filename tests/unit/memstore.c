@@ -137,6 +137,57 @@ static int mem_list(struct jfs_store *st, const char *cursor, size_t limit,
 	return 0;
 }
 
+/*
+ * Decides every filter exactly (on the whole item), so an entry carries an
+ * item only when the filter needs values; pages of 100, in id order.
+ */
+static int mem_find(struct jfs_store *st, const struct jfs_filter *f, jfs_found_fn *fn,
+		    void *data, struct jfs_err *err)
+{
+	struct jfs_memstore *ms = jfs_memstore_from_store(st, "mem_find");
+	struct jfs_found *found;
+	const char **ids;
+	size_t i, n, m = 0, page;
+	json_t *item;
+	int ret = 0;
+
+	pthread_mutex_lock(&ms->lock);
+	ids = ids_after(ms, NULL, &n);
+	found = calloc(n + 1, sizeof(*found));
+	if (!found)
+		abort();
+	for (i = 0; i < n; i++) {
+		item = json_object_get(ms->items, ids[i]);
+		if (f && !jfs_filter_match(f, item))
+			continue;
+		if (!(found[m].id = strdup(ids[i])))
+			abort();
+		found[m].created_ms = time_ms(item, "createdAt");
+		found[m].updated_ms = time_ms(item, "updatedAt");
+		if (f && f->nneed) {
+			json_t *partial = jfs_filter_project(f, item);
+
+			/* never share values with the caller */
+			found[m].item = json_deep_copy(partial);
+			json_decref(partial);
+		}
+		m++;
+	}
+	pthread_mutex_unlock(&ms->lock);
+	free(ids);
+	for (i = 0; i < m && !ret; i += page) {
+		page = m - i < 100 ? m - i : 100;
+		if (fn(data, found + i, page))
+			ret = jfs_err_set(err, ECANCELED, "the caller stopped the find");
+	}
+	for (i = 0; i < m; i++) {
+		free(found[i].id);
+		json_decref(found[i].item);
+	}
+	free(found);
+	return ret;
+}
+
 static int mem_load(struct jfs_store *st, const char *id, json_t **item, struct jfs_err *err)
 {
 	struct jfs_memstore *ms = jfs_memstore_from_store(st, "mem_load");
@@ -252,6 +303,7 @@ const struct jfs_backend_ops jfs_backend_memstore = {
 	.open = mem_open,
 	.start = mem_start,
 	.list = mem_list,
+	.find = mem_find,
 	.load = mem_load,
 	.update = mem_update,
 	.create = mem_create,

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -785,6 +786,316 @@ static void case_sync(struct target *t)
 	t->ops->close(again);
 }
 
+/* ---- find ---- */
+
+/* One condition: a dotted path, an operator, the literal's JSON (NULL for EXISTS). */
+struct fspec {
+	const char *path;
+	enum jfs_filter_op op;
+	const char *lit;
+};
+
+static void path_split(const char *dotted, struct jfs_path *p)
+{
+	char *copy = strdup(dotted), *tok, *save;
+
+	p->n = 0;
+	p->seg = calloc(16, sizeof(*p->seg));
+	for (tok = strtok_r(copy, ".", &save); tok && p->n < 16; tok = strtok_r(NULL, ".", &save))
+		p->seg[p->n++] = strdup(tok);
+	free(copy);
+}
+
+/* A filter of @n conditions, needing @need (a dotted path, or NULL). */
+static struct jfs_filter *mkfilter(const struct fspec *c, size_t n, const char *need)
+{
+	struct jfs_filter *f = calloc(1, sizeof(*f));
+	size_t i;
+
+	f->cond = calloc(n + 1, sizeof(*f->cond));
+	f->n = n;
+	for (i = 0; i < n; i++) {
+		path_split(c[i].path, &f->cond[i].path);
+		f->cond[i].op = c[i].op;
+		f->cond[i].value = c[i].lit ? jfs_test_json(c[i].lit) : NULL;
+	}
+	if (need) {
+		f->need = calloc(1, sizeof(*f->need));
+		f->nneed = 1;
+		path_split(need, &f->need[0]);
+	}
+	return f;
+}
+
+static void path_free(struct jfs_path *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		free(p->seg[i]);
+	free(p->seg);
+}
+
+static void freefilter(struct jfs_filter *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		path_free(&f->cond[i].path);
+		json_decref(f->cond[i].value);
+	}
+	for (i = 0; i < f->nneed; i++)
+		path_free(&f->need[i]);
+	free(f->need);
+	free(f->cond);
+	free(f);
+}
+
+/* What a find reported: id -> the item it came with (null: none). */
+struct found_set {
+	json_t *got;
+	pthread_mutex_t lock;
+	int pages;
+	int stop_after;  /* > 0: ask to stop after that many pages */
+};
+
+static int on_found(void *data, const struct jfs_found *found, size_t n)
+{
+	struct found_set *fs = data;
+	size_t i;
+	int stop;
+
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < n; i++)
+		json_object_set_new(fs->got, found[i].id,
+				    found[i].item ? json_deep_copy(found[i].item) : json_null());
+	fs->pages++;
+	stop = fs->stop_after > 0 && fs->pages >= fs->stop_after;
+	pthread_mutex_unlock(&fs->lock);
+	return stop;
+}
+
+static int t_find(struct target *t, const struct jfs_filter *f, struct found_set *fs)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->got = json_object();
+	pthread_mutex_init(&fs->lock, NULL);
+	jfs_err_clear(&t->err);
+	if (!t->ops->find)
+		return jfs_err_set(&t->err, ENOSYS, "no find op");
+	return t->ops->find(t->st, f, on_found, fs, &t->err);
+}
+
+static void found_release(struct found_set *fs)
+{
+	json_decref(fs->got);
+	pthread_mutex_destroy(&fs->lock);
+}
+
+/* The stored values of user.data.v the filter cases run against ("-": absent). */
+static const char *const find_values[] = {
+	"500", "600", "-1", "0.1", "0", "\"600\"", "\" 600 \"", "\"500\"", "\"abc\"", "\"xabcx\"",
+	"\"\"", "true", "false", "null", "[500]", "[\"600\"]", "[\"abc\"]", "{\"a\":1}", "-",
+	"\"Paris\"", "1e21", "\"2026-12-01T10:00:00.000Z\"",
+};
+#define NFIND (sizeof(find_values) / sizeof(find_values[0]))
+
+/* Item f<i>: user.data.v is find_values[i], and a few nested things around it. */
+static char *find_item(size_t i)
+{
+	char *text = malloc(1024);
+
+	snprintf(text, 1024,
+		 "{\"id\":\"f%zu\",\"user\":{\"data\":{%s%s%s\"profile\":{\"city\":\"%s\"}%s}},"
+		 "\"history\":{\"items\":[{\"nlu\":{\"intent\":\"%s\"}}]}%s,"
+		 "\"createdAt\":\"2026-01-01T00:00:00.000Z\",\"updatedAt\":\"2026-01-02T00:00:00.000Z\"}",
+		 i, strcmp(find_values[i], "-") ? "\"v\":" : "",
+		 strcmp(find_values[i], "-") ? find_values[i] : "",
+		 strcmp(find_values[i], "-") ? "," : "", i % 3 ? "Paris" : "Wien",
+		 i % 4 ? "" : ",\"m\":{\"0\":\"zero\"}", i % 2 ? "A" : "B",
+		 i % 5 ? "" : ",\"custom\":{\"k\":[1,{\"deep\":true}]}");
+	return text;
+}
+
+static void seed_find_items(struct target *t, json_t *items)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < NFIND; i++) {
+		char *text = find_item(i);
+
+		ret = t_create(t, text);
+		TCHECK_RET(t, ret, 0);
+		json_array_append_new(items, jfs_test_json(text));
+		free(text);
+	}
+}
+
+/*
+ * A find reports exactly the items jfs_filter_match() says match: what it
+ * sends with an item is decided on that item (which must decide it as the
+ * whole item does), what it sends without one must match.
+ */
+static void check_find(struct target *t, json_t *items, const struct fspec *c, size_t n,
+		       const char *what)
+{
+	struct jfs_filter *f = mkfilter(c, n, NULL);
+	struct found_set fs;
+	json_t *item, *got;
+	size_t i;
+	const char *id;
+	int ret;
+
+	ret = t_find(t, f, &fs);
+	TCHECK(t, ret == 0, "%s: find returned %d (%s)", what, ret, t->err.msg);
+	json_array_foreach(items, i, item) {
+		bool want = jfs_filter_match(f, item), reported;
+
+		id = json_string_value(json_object_get(item, "id"));
+		got = json_object_get(fs.got, id);
+		reported = got && (json_is_null(got) || jfs_filter_match(f, got));
+		if (got && !json_is_null(got))
+			TCHECK(t, jfs_filter_match(f, got) == want,
+			       "%s: '%s' sent with values that decide otherwise than the item", what,
+			       id);
+		TCHECK(t, reported == want, "%s: '%s' (v = %s) %s", what, id,
+		       i == 3 ? "650" : find_values[i], want ? "not found" : "found, but does not match");
+	}
+	json_object_foreach(fs.got, id, got)
+		TCHECK(t, id[0] == 'f', "%s: unknown id '%s'", what, id);
+	found_release(&fs);
+	freefilter(f);
+}
+
+/* Every operator, literal type and stored type; nested paths, indexes, ids. */
+static void case_find_filter(struct target *t)
+{
+	static const char *const lits[] = { "500", "\"600\"", "\"abc\"", "true", "null", "\"\"",
+					    "\"2026-12-01\"" };
+	static const enum jfs_filter_op ops[] = { JFS_FOP_EQ, JFS_FOP_NE, JFS_FOP_LT, JFS_FOP_LE,
+						  JFS_FOP_GT, JFS_FOP_GE };
+	static const char *const opname[] = { "=", "!=", "<", "<=", ">", ">=" };
+	static const struct fspec more[][2] = {
+		{ { "user.data.v", JFS_FOP_CONTAINS, "\"ab\"" } },
+		{ { "user.data.v", JFS_FOP_CONTAINS, "\"\"" } },
+		{ { "user.data.v", JFS_FOP_CONTAINS, "\"60\"" } },
+		{ { "user.data.v", JFS_FOP_EXISTS, NULL } },
+		{ { "user.data.profile.city", JFS_FOP_EQ, "\"Paris\"" },
+		  { "user.data.v", JFS_FOP_GE, "500" } },
+		{ { "user.data.profile.city", JFS_FOP_NE, "\"Paris\"" },
+		  { "user.data.v", JFS_FOP_EXISTS, NULL } },
+		{ { "history.items.0.nlu.intent", JFS_FOP_EQ, "\"A\"" } },
+		{ { "history.items.1.nlu.intent", JFS_FOP_NE, "\"A\"" } },
+		{ { "user.data.m.0", JFS_FOP_EQ, "\"zero\"" } },
+		{ { "user.data.v.0", JFS_FOP_EQ, "500" } },
+		{ { "user.data.v.0", JFS_FOP_GE, "600" } },
+		{ { "id", JFS_FOP_CONTAINS, "\"f1\"" } },
+		{ { "id", JFS_FOP_EQ, "\"f7\"" } },
+		{ { "custom.k.1.deep", JFS_FOP_EQ, "true" } },
+		{ { "custom", JFS_FOP_EXISTS, NULL } },
+		{ { "user.data.v.x", JFS_FOP_EXISTS, NULL } },
+		{ { "user.data.v.a", JFS_FOP_EQ, "1" } },
+		{ { "user.data", JFS_FOP_GT, "\"[\"" } },
+		{ { "updatedAt", JFS_FOP_GT, "\"2026-01-01\"" } },
+		{ { "user.data.v", JFS_FOP_EQ, "1e21" } },
+		{ { "user.data.v", JFS_FOP_EQ, "0.1" } },
+		{ { "nothing", JFS_FOP_NE, "1" } },
+	};
+	json_t *items = json_array();
+	char what[128];
+	size_t i, j, n;
+
+	seed_find_items(t, items);
+	/* a change the store holds (FileDb: pending until its save) is found as it is now */
+	i = t_update(t, "f3", "{\"user\":{\"data\":{\"v\":650,\"profile\":{\"city\":"
+		     "\"Paris\"}}}}", "[\"history\"]", NULL, NULL);
+	TCHECK_RET(t, (int)i, 0);
+	json_object_set_new(json_array_get(items, 3), "user",
+			    jfs_test_json("{\"data\":{\"v\":650,\"profile\":{\"city\":\"Paris\"}}}"));
+	json_object_del(json_array_get(items, 3), "history");
+	for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+		for (j = 0; j < sizeof(ops) / sizeof(ops[0]); j++) {
+			struct fspec c = { "user.data.v", ops[j], lits[i] };
+
+			snprintf(what, sizeof(what), "user.data.v%s%s", opname[j], lits[i]);
+			check_find(t, items, &c, 1, what);
+		}
+	}
+	for (i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		n = more[i][1].path ? 2 : 1;
+		snprintf(what, sizeof(what), "%s %d %s%s", more[i][0].path, (int)more[i][0].op,
+			 more[i][0].lit ? more[i][0].lit : "", n > 1 ? " & ..." : "");
+		check_find(t, items, more[i], n, what);
+	}
+	json_decref(items);
+}
+
+/* No filter: every id once, with its times where the store lists them. */
+static void case_find_all(struct target *t)
+{
+	json_t *items = json_array(), *item;
+	struct found_set fs;
+	size_t i;
+	int ret;
+
+	seed_find_items(t, items);
+	ret = t_find(t, NULL, &fs);
+	TCHECK_RET(t, ret, 0);
+	TCHECK(t, json_object_size(fs.got) == NFIND, "%zu of %zu found",
+	       json_object_size(fs.got), NFIND);
+	json_array_foreach(items, i, item)
+		TCHECK(t, json_object_get(fs.got, json_string_value(json_object_get(item, "id"))),
+		       "'f%zu' not listed", i);
+	found_release(&fs);
+	json_decref(items);
+}
+
+/* A need path: every entry carries its value. A caller's stop: ECANCELED. */
+static void case_find_need(struct target *t)
+{
+	static const struct fspec c[] = { { "session.data.n", JFS_FOP_GE, "2" } };
+	struct jfs_filter *f = mkfilter(c, 1, "session.updatedAt");
+	struct found_set fs;
+	char text[256], upd[32];
+	const char *id;
+	json_t *got;
+	int i, ret;
+
+	for (i = 0; i < 6; i++) {
+		jfs_iso_format(T_PAGED + i * 1000, upd);
+		snprintf(text, sizeof(text), "{\"id\":\"s%d\",\"session\":{\"data\":{\"n\":%d},"
+			 "\"updatedAt\":\"%s\"}}", i, i, upd);
+		ret = t_create(t, text);
+		TCHECK_RET(t, ret, 0);
+	}
+	ret = t_find(t, f, &fs);
+	TCHECK_RET(t, ret, 0);
+	json_object_foreach(fs.got, id, got) {
+		i = id[0] == 's' ? atoi(id + 1) : -1;
+		jfs_iso_format(T_PAGED + i * 1000, upd);
+		TCHECK(t, json_is_object(got) &&
+			   json_is_string(json_object_get(json_object_get(got, "session"),
+							  "updatedAt")) &&
+			   !strcmp(json_string_value(json_object_get(json_object_get(got, "session"),
+								     "updatedAt")), upd),
+		       "'%s' came without its session's updatedAt", id);
+		if (json_is_object(got))
+			TCHECK(t, (i >= 2) == jfs_filter_match(f, got), "'%s' decided wrong", id);
+	}
+	TCHECK(t, json_object_size(fs.got) >= 4, "%zu found", json_object_size(fs.got));
+	found_release(&fs);
+	memset(&fs, 0, sizeof(fs));
+	fs.got = json_object();
+	fs.stop_after = 1;
+	pthread_mutex_init(&fs.lock, NULL);
+	jfs_err_clear(&t->err);
+	ret = t->ops->find ? t->ops->find(t->st, NULL, on_found, &fs, &t->err) : -ENOSYS;
+	TCHECK_RET(t, ret, -ECANCELED);
+	found_release(&fs);
+	freefilter(f);
+}
+
 static const struct contract_case {
 	const char *name;
 	void (*run)(struct target *t);
@@ -807,6 +1118,9 @@ static const struct contract_case {
 	{ "list-empty", case_list_empty },
 	{ "odd-ids", case_odd_ids },
 	{ "sync", case_sync },
+	{ "find-all", case_find_all },
+	{ "find-filter", case_find_filter },
+	{ "find-need", case_find_need },
 };
 
 /* ---- running ---- */

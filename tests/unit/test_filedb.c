@@ -2219,6 +2219,53 @@ static void rm_rf(const char *path)
 	free(cmd);
 }
 
+/* find(): a value picked out of an item's text, as JSON.parse would see it */
+static void test_value_at(void)
+{
+	static const char text[] =
+		"{\n  \"id\": \"a\",\n  \"user\": {\"data\": {\"x\": 1, \"x\": [10, {\"y\" : \"z\"}],"
+		" \"k\\u0065y\": \"esc\", \"s\": \"a\\\"b}\", \"o\": {\"0\": \"zero\"}}},\n"
+		"  \"n\": null\n}";
+	static const struct {
+		const char *path;
+		int ret;
+		const char *value;
+	} cases[] = {
+		{ "id", 1, "\"a\"" },
+		{ "user.data.x", 1, "[10, {\"y\" : \"z\"}]" },   /* the last of a key given twice */
+		{ "user.data.x.1.y", 1, "\"z\"" },
+		{ "user.data.x.0", 1, "10" },
+		{ "user.data.x.2", 0, NULL },
+		{ "user.data.x.01", 0, NULL },
+		{ "user.data.key", 1, "\"esc\"" },
+		{ "user.data.s", 1, "\"a\\\"b}\"" },
+		{ "user.data.o.0", 1, "\"zero\"" },
+		{ "user.data.s.0", 0, NULL },
+		{ "user.nothing", 0, NULL },
+		{ "n", 1, "null" },
+		{ "n.x", 0, NULL },
+	};
+	size_t i, off, len;
+	char copy[64], *seg[8], *save;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = 0;
+		int ret;
+
+		snprintf(copy, sizeof(copy), "%s", cases[i].path);
+		for (seg[n] = strtok_r(copy, ".", &save); seg[n]; seg[n] = strtok_r(NULL, ".", &save))
+			n++;
+		ret = jfs_fdb_value_at(text, strlen(text), seg, n, &off, &len);
+		CHECK(ret == cases[i].ret, "%s: %d", cases[i].path, ret);
+		if (ret == 1 && cases[i].value)
+			CHECK(len == strlen(cases[i].value) && !memcmp(text + off, cases[i].value, len),
+			      "%s: '%.*s'", cases[i].path, (int)len, text + off);
+	}
+	snprintf(copy, sizeof(copy), "a");
+	seg[0] = copy;
+	CHECK(jfs_fdb_value_at("{\"a\": ", 6, seg, 1, &off, &len) == -1, "a cut text");
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -2249,6 +2296,7 @@ int main(void)
 		goto out;
 	}
 	test_scan_fixtures();
+	test_value_at();
 	test_scan_generated();
 	test_scan_fd();
 	test_open_creates();

@@ -36,11 +36,15 @@ static void test_ino(void)
 		{ JFS_INO_S_METRICS, JFS_NODE_STATUS_FILE },
 		{ JFS_INO_S_ERRORS, JFS_NODE_STATUS_FILE },
 		{ JFS_INO_S_CONFL, JFS_NODE_CONFLICT_DIR },
+		{ JFS_INO_S_FIND, JFS_NODE_FIND_DIR },
 		{ 0, JFS_NODE_NONE },
-		{ 7, JFS_NODE_NONE },
+		{ JFS_INO_S_JOURNAL, JFS_NODE_STATUS_FILE },
+		{ JFS_INO_S_UNDO, JFS_NODE_STATUS_FILE },
+		{ JFS_INO_S_UNDO + 1, JFS_NODE_NONE },
 		{ JFS_SUB_COUNT - 1, JFS_NODE_NONE },
 		{ JFS_INO_SCRATCH_BIT | 5, JFS_NODE_SCRATCH },
 		{ JFS_INO_CONFLICT_BIT | 5, JFS_NODE_CONFLICT },
+		{ JFS_INO_FIND_BIT | 5, JFS_NODE_FIND },
 	};
 	uint64_t slots[] = { 0, 1, 4095, 1000000, (1ULL << 40) };
 	size_t i, k;
@@ -69,6 +73,9 @@ static void test_ino(void)
 			case JFS_SUB_RECORD:
 				want = JFS_NODE_RECORD;
 				break;
+			case JFS_SUB_LINK:
+				want = JFS_NODE_FIND_LINK;
+				break;
 			case JFS_SUB_USER:
 			case JFS_SUB_SESSION:
 			case JFS_SUB_CREATED:
@@ -85,8 +92,8 @@ static void test_ino(void)
 			}
 		}
 		CHECK(!(jfs_ino_make(slots[k], JFS_SUB_COUNT - 1) &
-			(JFS_INO_SCRATCH_BIT | JFS_INO_CONFLICT_BIT)),
-		      "user inodes stay clear of the scratch and conflict ranges");
+			(JFS_INO_SCRATCH_BIT | JFS_INO_CONFLICT_BIT | JFS_INO_FIND_BIT)),
+		      "user inodes stay clear of the scratch, conflict and find ranges");
 	}
 	CHECK(jfs_sub_elem(JFS_SUB_USER) == JFS_EL_USER && jfs_sub_elem(JFS_SUB_SESSION) ==
 	      JFS_EL_SESSION && jfs_sub_elem(JFS_SUB_CREATED) == JFS_EL_CREATED_AT &&
@@ -435,12 +442,76 @@ static void test_listing(void)
 	      "times come with the listing");
 	CHECK(jfs_user_by_ino(&r.fs, jfs_user_ino(b, JFS_SUB_USER)) == b &&
 	      !jfs_user_by_ino(&r.fs, JFS_INO_S_CONFIG), "inode to user");
-	for (i = 1; i < r.fs.users.nlisting; i++)
-		if (strcmp(r.fs.users.listing[i - 1]->id, r.fs.users.listing[i]->id) > 0)
+	for (i = 1; i < r.fs.users.nlisting; i++) {
+		char *a = jfs_users_slot_name(&r.fs, r.fs.users.listing[i - 1]);
+		char *c = jfs_users_slot_name(&r.fs, r.fs.users.listing[i]);
+		int cmp = strcmp(a, c);
+
+		free(a);
+		free(c);
+		if (cmp > 0)
 			break;
+	}
 	CHECK(i == r.fs.users.nlisting, "the store's order");
 	pthread_mutex_unlock(&r.fs.lock);
 	CHECK(r.store.loads == 0, "a listing loads no record");
+	rig_release(&r);
+}
+
+/*
+ * A listing makes no struct jfs_user; find views over a store without
+ * find() (each item loaded), their links, and a write that changes them.
+ */
+static void test_find_views(void)
+{
+	struct jfs_user *u;
+	struct rig r;
+	fuse_ino_t view, link;
+	json_t *old = NULL;
+	char id[16], *target = NULL;
+	int64_t mtime;
+	bool exists;
+	size_t i, made = 0;
+
+	rig_init(&r, 1 << 20);
+	for (i = 0; i < 50; i++) {
+		snprintf(id, sizeof(id), "u%04zu", i);
+		jfs_memstore_put_new(r.ms, id, item_of(id, (int)i, "2026-01-01T00:00:00.000Z"));
+	}
+	CHECK(jfs_users_refresh(&r.fs) == 0 && r.fs.users.nlisting == 50);
+	pthread_mutex_lock(&r.fs.lock);
+	for (i = 0; i < r.fs.users.nents; i++)
+		made += r.fs.users.ents[i].u != NULL;
+	CHECK(made == 0, "a listing made %zu users", made);
+	CHECK(jfs_users_peek(&r.fs, r.fs.users.listing[7], &exists, &mtime) && exists &&
+	      mtime == 1767225600000LL, "the listing's times without a struct jfs_user");
+
+	CHECK(jfs_find_lookup_view(&r.fs, "a==5", &view) == -EINVAL, "malformed");
+	CHECK(jfs_find_lookup_view(&r.fs, "session.data?", &view) == -ENOENT, "disabled");
+	CHECK(jfs_find_lookup_view(&r.fs, "user.data.n<5", &view) == 0 &&
+	      jfs_node_kind(view) == JFS_NODE_FIND, "a view");
+	jfs_find_ref(&r.fs, view); /* the kernel holds it (jfs_node_entry()) */
+	CHECK(r.store.loads == 0, "looking a view up asks the store nothing");
+	CHECK(jfs_find_lookup_link(&r.fs, view, "u0003", &link) == 0 &&
+	      jfs_node_kind(link) == JFS_NODE_FIND_LINK, "a match");
+	CHECK(r.store.loads == 50, "a store without find(): %u loads", r.store.loads);
+	CHECK(jfs_find_lookup_link(&r.fs, view, "u0007", &link) == -ENOENT, "no match");
+	CHECK(jfs_find_lookup_link(&r.fs, view, "u0004", &link) == 0 && r.store.loads == 50,
+	      "results are kept");
+	CHECK(jfs_find_readlink(&r.fs, link, &target) == 0 && !strcmp(target, "../../../u0004"),
+	      "%s", target ? target : "(none)");
+	free(target);
+	/* a write through the mount: the view asks again */
+	u = jfs_user_by_id(&r.fs, "u0004", 5);
+	jfs_memstore_put_new(r.ms, "u0004", item_of("u0004", 40, "2026-02-01T00:00:00.000Z"));
+	jfs_rcache_store(&r.fs, u, item_of("u0004", 40, "2026-02-01T00:00:00.000Z"), &old);
+	json_decref(old);
+	CHECK(jfs_find_lookup_link(&r.fs, view, "u0004", &link) == -ENOENT && r.store.loads > 50,
+	      "the write is seen");
+	jfs_find_forget(&r.fs, view, 1);
+	CHECK(jfs_find_lookup_link(&r.fs, view, "u0001", &link) == -ENOENT,
+	      "a view the kernel forgot is gone");
+	pthread_mutex_unlock(&r.fs.lock);
 	rig_release(&r);
 }
 
@@ -537,6 +608,7 @@ int main(void)
 	test_rcache_lru();
 	test_rcache_generation();
 	test_listing();
+	test_find_views();
 	test_options();
 	return check_report();
 }
