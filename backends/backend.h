@@ -131,8 +131,9 @@ struct jfs_found {
 /**
  * A page of a find. @found and what it points to stay the store's; they
  * are valid until the call returns. May be called from several threads at
- * once. Returns 0 to go on; anything else stops the find, which then
- * returns -ECANCELED.
+ * once, and with @n == 0 (a page that matched nothing: a store calls it
+ * for every page it reads, so a long find can be stopped). Returns 0 to go
+ * on; anything else stops the find, which then returns -ECANCELED.
  */
 typedef int jfs_found_fn(void *data, const struct jfs_found *found, size_t n);
 

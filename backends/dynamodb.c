@@ -22,6 +22,7 @@
 #include "backends/aws_cred.h"
 #include "backends/dynamodb_marshal.h"
 #include "common/clock.h"
+#include "common/hmap.h"
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -40,6 +41,8 @@ extern const struct jfs_backend_ops jfs_backend_dynamodb;
 #define DDB_SEGMENTS 4          /* default TotalSegments: see bench/RESULTS.md */
 #define DDB_SEGMENTS_MAX 64     /* each is a thread and a connection */
 #define DDB_FIRST_PAGE 500      /* items of a listing's first Scan page per segment */
+/* Scan pages one segment reads at most: 1 TB of 1 MB pages (more: raise totalSegments) */
+#define DDB_SCAN_PAGES_MAX 1000000
 
 enum ddb_op {
 	DDB_GET,
@@ -979,11 +982,17 @@ static int ddb_list(struct jfs_store *st, const char *cursor, size_t limit,
 		goto out_decref;
 	}
 	json_array_foreach(items, i, it) {
-		const char *id = json_string_value(json_object_get(json_object_get(it, s->pk), "S"));
+		json_t *key = json_object_get(json_object_get(it, s->pk), "S");
+		const char *id = json_string_value(key);
 
 		if (!id) {
 			jfs_log(LOG_WARNING, "table '%s': an item without a string '%s' skipped",
 				s->table, s->pk);
+			continue;
+		}
+		if (strlen(id) != json_string_length(key)) {
+			jfs_log(LOG_WARNING, "table '%s': an item whose '%s' holds a NUL byte skipped "
+					     "(no file name can say it)", s->table, s->pk);
 			continue;
 		}
 		page->entries[n].id = xstrdup(id);
@@ -1372,11 +1381,18 @@ static int scan_page(struct scan_run *run, json_t *items, struct jfs_found *foun
 
 	*n = 0;
 	json_array_foreach(items, i, it) {
-		const char *id = json_string_value(json_object_get(json_object_get(it, s->pk), "S"));
+		json_t *key = json_object_get(json_object_get(it, s->pk), "S");
+		const char *id = json_string_value(key);
 		struct jfs_found *e = &found[*n];
 
 		if (!id)
 			continue; /* not a Jovo item: no string key */
+		if (strlen(id) != json_string_length(key)) {
+			/* "alice\0x" is no "alice": no file name can say it */
+			jfs_log(LOG_WARNING, "table '%s': an item whose '%s' holds a NUL byte skipped",
+				s->table, s->pk);
+			continue;
+		}
 		e->id = (char *)id;
 		e->created_ms = time_of(json_object_get(it, "createdAt"));
 		e->updated_ms = time_of(json_object_get(it, "updatedAt"));
@@ -1391,12 +1407,39 @@ static int scan_page(struct scan_run *run, json_t *items, struct jfs_found *foun
 	return 0;
 }
 
+/*
+ * Whether @last, the page's LastEvaluatedKey, is one this segment already
+ * started from: an endpoint that pages in a circle would keep a listing
+ * going for ever. Remembers it in @seen (hashes of the keys, @nseen).
+ */
+static bool cursor_seen(const json_t *last, uint64_t **seen, size_t *nseen)
+{
+	char *text = json_dumps(last, JSON_COMPACT | JSON_SORT_KEYS);
+	uint64_t h;
+	size_t i;
+
+	if (!text)
+		abort();
+	h = jfs_hash_bytes(text, strlen(text));
+	free(text);
+	for (i = 0; i < *nseen; i++)
+		if ((*seen)[i] == h)
+			return true;
+	*seen = realloc(*seen, (*nseen + 1) * sizeof(**seen));
+	if (!*seen)
+		abort();
+	(*seen)[(*nseen)++] = h;
+	return false;
+}
+
 /* Every page of one segment. */
 static void scan_segment(struct scan_run *run, unsigned segment)
 {
 	struct ddb_store *s = run->s;
 	json_t *req = json_copy(run->req), *resp = NULL, *items, *last;
 	struct jfs_found *found = NULL;
+	uint64_t *seen = NULL;
+	size_t nseen = 0, pages = 0;
 	struct jfs_err err;
 	size_t n, i;
 	int ret = 0;
@@ -1418,7 +1461,8 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 		if (!found)
 			abort();
 		ret = scan_page(run, items, found, &n, &err);
-		if (!ret && n && run->fn(run->data, found, n))
+		/* an empty page too: the caller may be stopping (an unmount) */
+		if (!ret && run->fn(run->data, found, n))
 			ret = jfs_err_set(&err, ECANCELED, "the caller stopped the scan");
 		for (i = 0; i < n; i++)
 			json_decref(found[i].item);
@@ -1427,6 +1471,15 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 		last = json_object_get(resp, "LastEvaluatedKey");
 		if (!json_is_object(last) || !json_object_size(last))
 			break;
+		if (++pages >= DDB_SCAN_PAGES_MAX || cursor_seen(last, &seen, &nseen)) {
+			ret = jfs_err_set(&err, EIO, "table '%s': the endpoint %s", s->table,
+					  pages >= DDB_SCAN_PAGES_MAX ?
+						  "sent a million pages to one segment (raise "
+						  "totalSegments for a table this large)" :
+						  "sent a page it had sent before (its paging goes "
+						  "round in a circle)");
+			break;
+		}
 		json_object_set(req, "ExclusiveStartKey", last);
 		json_object_del(req, "Limit"); /* then pages of 1 MB, DynamoDB's most */
 		json_decref(resp);
@@ -1437,6 +1490,7 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 	json_decref(resp);
 	json_decref(req);
 	free(found);
+	free(seen);
 }
 
 static void *scan_main(void *arg)

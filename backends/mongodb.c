@@ -1220,8 +1220,12 @@ static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, 
 			if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
 				continue;
 			id = bson_iter_utf8(&it, &len);
-			if (strlen(id) != len)
-				continue; /* an _id with a NUL byte can be no file name */
+			if (strlen(id) != len) {
+				/* "alice\0x" is no "alice": no file name can say it */
+				jfs_log(LOG_WARNING, "mongodb: a document whose _id holds a NUL byte "
+						     "skipped");
+				continue;
+			}
 			if (!(e->id = strdup(id)))
 				abort();
 			e->created_ms = time_field(doc, "createdAt");

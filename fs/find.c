@@ -197,6 +197,10 @@ static int collect_page(void *data, const struct jfs_found *found, size_t n)
 	size_t i;
 
 	pthread_mutex_lock(&fs->lock);
+	if (jfs_users_ending(fs)) {
+		pthread_mutex_unlock(&fs->lock);
+		return 1; /* the unmount, or SIGTERM: the view's readdir gives up */
+	}
 	for (i = 0; i < n; i++) {
 		if (c->n == c->alloc) {
 			c->alloc = c->alloc ? c->alloc * 2 : 256;

@@ -252,6 +252,14 @@ char *jfs_users_slot_name(struct jfs *fs, uint64_t slot);
  * mtime of its directory (-1 when the listing brought no times). [L]
  */
 bool jfs_users_peek(struct jfs *fs, uint64_t slot, bool *exists, int64_t *mtime_ms);
+/** Whether the user in @slot has its struct jfs_user (which then knows best). [L] */
+bool jfs_users_made(struct jfs *fs, uint64_t slot);
+/**
+ * The mount is ending: the unmount began, or a signal (SIGTERM, SIGINT)
+ * ended the FUSE session, whose loop then waits for the requests in
+ * progress: whatever waits for the store or a listing gives up then. [L]
+ */
+bool jfs_users_ending(struct jfs *fs);
 /**
  * Read the whole listing from the store now and wait for it; users no
  * longer listed are gone. 0 or -errno. [U]

@@ -304,15 +304,19 @@ int jfs_node_attr(struct jfs *fs, fuse_ino_t ino, struct stat *st, double *timeo
 	default:
 		break;
 	}
-	if (kind == JFS_NODE_USER_DIR) {
+	if (kind == JFS_NODE_USER_DIR && !jfs_users_made(fs, jfs_ino_slot(ino))) {
 		bool exists;
 		int64_t mtime;
 
-		/* the listing's times are enough: no struct jfs_user, no load for ls -l */
+		/*
+		 * The listing's times are enough: no struct jfs_user, no load for
+		 * ls -l (a user that has one may have been chmod'ed, or have a
+		 * session about to expire: dir_attr() below)
+		 */
 		if (!jfs_users_peek(fs, jfs_ino_slot(ino), &exists, &mtime) || !exists)
 			return -ENOENT;
 		if (mtime >= 0) {
-			jfs_node_base_attr(fs, st, ino, S_IFDIR | 0755, mtime);
+			jfs_node_base_attr(fs, st, ino, S_IFDIR | fs->opts.dmode, mtime);
 			if (fs->policy.cfg.enabled[JFS_EL_HISTORY])
 				st->st_nlink = 3;
 			return 0;

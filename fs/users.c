@@ -294,6 +294,11 @@ static int64_t mtime_of(struct jfs *fs, int64_t created_ms, int64_t updated_ms)
 	return updated_ms >= 0 ? updated_ms : created_ms;
 }
 
+bool jfs_users_made(struct jfs *fs, uint64_t slot)
+{
+	return slot < fs->users.nents && fs->users.ents[slot].u;
+}
+
 bool jfs_users_peek(struct jfs *fs, uint64_t slot, bool *exists, int64_t *mtime_ms)
 {
 	const struct jfs_uent *e;
@@ -484,6 +489,14 @@ bool jfs_users_stale(struct jfs *fs)
 
 /* ---- listing runs ---- */
 
+bool jfs_users_ending(struct jfs *fs)
+{
+	return fs->users.stopping || (fs->se && fuse_session_exited(fs->se));
+}
+
+/* How long a wait for the listing sleeps before it looks at ending() again. */
+#define ENDING_CHECK_MS 500
+
 /* A page of the store's listing, from any of its threads. [U] */
 static int list_page(void *data, const struct jfs_found *found, size_t n)
 {
@@ -493,7 +506,7 @@ static int list_page(void *data, const struct jfs_found *found, size_t n)
 	size_t i;
 
 	pthread_mutex_lock(&fs->lock);
-	if (t->stopping) {
+	if (jfs_users_ending(fs)) {
 		pthread_mutex_unlock(&fs->lock);
 		return 1;
 	}
@@ -706,9 +719,9 @@ int jfs_users_refresh(struct jfs *fs)
 	target = t->run + 1;
 	t->want = true;
 	pthread_cond_broadcast(&t->cond);
-	while ((int32_t)(t->done_run - target) < 0 && !t->stopping)
-		list_wait(fs, 0);
-	rc = t->stopping ? -ECANCELED : t->last_rc;
+	while ((int32_t)(t->done_run - target) < 0 && !jfs_users_ending(fs))
+		list_wait(fs, jfs_mono_ms() + ENDING_CHECK_MS);
+	rc = jfs_users_ending(fs) ? -ECANCELED : t->last_rc;
 	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
@@ -766,11 +779,11 @@ int jfs_users_readdir(struct jfs *fs, struct jfs_dirbuf *db, size_t i)
 			if (!more)
 				return 0;
 		}
-		if (!t->streaming || t->stopping)
+		if (!t->streaming || jfs_users_ending(fs))
 			break;
 		if (db->len > added)
 			return 0; /* what there is now; the next call waits for more */
-		list_wait(fs, 0);
+		list_wait(fs, jfs_mono_ms() + ENDING_CHECK_MS);
 	}
 	/* a first listing that failed: an error, not a short folder */
 	if (!t->complete && !t->running && db->len == added && t->last_rc < 0)

@@ -377,7 +377,8 @@ static int found_page(void *data, const struct jfs_found *found, size_t n)
 			kept[m].updated_ms = -1;
 		m++;
 	}
-	rc = m ? ctx->fn(ctx->data, kept, m) : 0;
+	/* none left, the caller still hears of the page: it may be stopping */
+	rc = ctx->fn(ctx->data, kept, m);
 	free(kept);
 	return rc;
 }

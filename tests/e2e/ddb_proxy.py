@@ -14,6 +14,10 @@ each request it reads MODE_FILE, one line:
     badcreds          answer 400 UnrecognizedClientException
     expired KEYID     answer 400 ExpiredTokenException to requests signed
                       with access key KEYID; forward the others
+    scanloop          answer every Scan with no items and the same
+                      LastEvaluatedKey (paging in a circle); forward the others
+    scanendless       answer every Scan with no items and a new
+                      LastEvaluatedKey (paging for ever); forward the others
 
 Each handled request appends its X-Amz-Target, what was done and the access
 key id that signed it (the Authorization header's Credential=) to
@@ -76,6 +80,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             f.write(json.dumps({'target': target, 'body': parsed}) + '\n')
         words = mode()
         kind = words[0]
+        if kind in ('scanloop', 'scanendless') and target.endswith('.Scan'):
+            with lock:
+                counts['scan'] = counts.get('scan', 0) + 1
+                n = counts['scan']
+            log(target, kind, key)
+            time.sleep(0.002)
+            at = 'zz' if kind == 'scanloop' else 'zz%09d' % n
+            return self.answer(200, {'Items': [], 'Count': 0, 'ScannedCount': 0,
+                                     'LastEvaluatedKey': {'userId': {'S': at}}})
         if kind == 'expired' and len(words) > 1 and key == words[1]:
             log(target, kind, key)
             return self.answer(400, {

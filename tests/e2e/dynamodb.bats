@@ -60,6 +60,32 @@ ddb_proxy_stop() {
 	fi
 }
 
+# until CMD...: until CMD succeeds, 15 s at most
+until_ok() {
+	local i
+	for i in $(seq 750); do
+		"$@" && return 0
+		sleep 0.02
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+# scans_seen MODE: how many Scans the proxy answered in MODE
+scans_seen() {
+	grep -c "$1" "$JFS_PROXY_MODE.log" || true
+}
+
+# scans_above N MODE: the proxy answered more than N Scans in MODE
+scans_above() {
+	[ "$(scans_seen "$2")" -gt "$1" ]
+}
+
+# gone PID: the process has exited
+gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
 # make_config with the endpoint replaced (the proxy's)
 make_config_endpoint() {
 	make_config "${2:-}"
@@ -115,6 +141,16 @@ raw_field() {
 	[ "$(raw_field 'new user' '.Item.user')" = '{"M":{"data":{"M":{}}}}' ]
 	[ "$(stored_field u1 .user.data.n)" = 0.1 ]
 	assert_updated_since u1 "$(($(iso_now_ms) - 60000))"
+}
+
+@test "dynamodb: an id holding a NUL byte is skipped with a warning, never shown as another user" {
+	put_raw '{"userId":{"S":"alice"},"user":{"M":{"data":{"M":{"who":{"S":"alice"}}}}}}'
+	put_raw '{"userId":{"S":"alice\u0000x"},"user":{"M":{"data":{"M":{"who":{"S":"nul"}}}}}}'
+	mount_jfs
+	[ "$(ls "$JFS_MNT" | tr '\n' ' ')" = "alice " ]
+	[ "$(jq -r .data.who "$JFS_MNT/alice/user.json")" = alice ]
+	[ "$(ls "$JFS_MNT/.jovofs/find/user.data.who?" | tr '\n' ' ')" = "alice " ]
+	grep -q "holds a NUL byte skipped" "$JFS_LOG"
 }
 
 @test "dynamodb: items awscli writes show in the mount, sets as arrays" {
@@ -263,6 +299,39 @@ raw_field() {
 	echo pass >"$JFS_PROXY_MODE"
 	[ "$(jq -c .data "$JFS_MNT/s3/user.json")" = '{"v":3}' ]
 	[ "$(stored_field s1 .user.data.v)" = 10 ]
+}
+
+@test "dynamodb: an endpoint that pages in a circle fails the listing; one that pages for ever stops at SIGTERM" {
+	seed_json "[$(item c1 '{"v":1}')]"
+	ddb_proxy_start
+	make_config_endpoint "$JFS_PROXY_ENDPOINT"
+	echo scanloop >"$JFS_PROXY_MODE"
+	mount_jfs -o cache_timeout=0 -o total_segments=1
+	run ls "$JFS_MNT"
+	[ "$status" -ne 0 ]
+	until_ok grep -q "its paging goes round in a circle" "$JFS_LOG"
+	jfs_daemon_alive
+	# lookups of one user do not page: they work
+	[ "$(jq -c .data "$JFS_MNT/c1/user.json")" = '{"v":1}' ]
+	echo scanendless >"$JFS_PROXY_MODE"
+	ls "$JFS_MNT" >/dev/null 2>&1 &
+	local lspid=$! n0 t0
+	n0="$(scans_seen scanendless)"
+	until_ok scans_above $((n0 + 20)) scanendless
+	# a find view pages for ever too
+	ls "$JFS_MNT/.jovofs/find/user.data.v=1" >/dev/null 2>&1 &
+	local findpid=$!
+	sleep 0.5
+	t0=$SECONDS
+	kill -TERM "$JFS_PID"
+	until_ok gone "$JFS_PID"
+	((SECONDS - t0 < 10))
+	wait "$lspid" "$findpid" 2>/dev/null || true
+	jfs_forget_daemon
+	# it stopped asking
+	n0="$(scans_seen scanendless)"
+	sleep 0.5
+	[ "$(scans_seen scanendless)" -eq "$n0" ]
 }
 
 @test "dynamodb: throttling is retried with backoff, then EAGAIN" {
