@@ -40,6 +40,8 @@ if [[ ! -f "$BUILD/build.ninja" ]]; then
 	fi
 	mv "$REPO/build-fuzz.log" "$BUILD/meson-setup.log"
 fi
+# a meson.build that changed (a new target) regenerates build.ninja first
+ninja -C "$BUILD" build.ninja >/dev/null
 mapfile -t built < <(ninja -C "$BUILD" -t targets all |
 	sed -n 's|^tests/fuzz/fuzz_\([a-z0-9_]*\): .*|\1|p' | sort -u)
 if [[ ${#built[@]} -eq 0 ]]; then
