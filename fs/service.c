@@ -86,14 +86,18 @@ static void send_status(struct jfs_service *svc, bool force)
 	struct jfs *fs = svc->fs;
 	char err[256], line[512];
 	size_t users;
+	bool complete;
 
 	pthread_mutex_lock(&fs->lock);
 	users = fs->users.nlisting;
+	complete = fs->users.complete;
 	pthread_mutex_unlock(&fs->lock);
 	if (!jfs_status_last_error(fs->status, err, sizeof(err)))
 		snprintf(err, sizeof(err), "none");
-	snprintf(line, sizeof(line), "STATUS=%s on %s: %zu users; last error: %s",
-		 fs->backend_name, svc->mountpoint, users, err);
+	/* the mount serves before its first listing is read whole */
+	snprintf(line, sizeof(line), "STATUS=%s on %s: %zu users%s; last error: %s",
+		 fs->backend_name, svc->mountpoint, users, complete ? "" : " so far (listing)",
+		 err);
 	/* one line: the protocol is newline-separated */
 	for (char *p = line; *p; p++)
 		if (*p == '\n')

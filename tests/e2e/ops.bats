@@ -169,6 +169,11 @@ open(sys.argv[2], "w").close(); time.sleep(30)' "$port" "$JFS_TMP/held" 3>&- &
 		sleep 0.05
 	done
 	grep -q "^READY=1|MAINPID=$JFS_PID$" "$msgs"
+	# the mount serves while its first listing is read: the count comes when it is whole
+	for _ in $(seq 200); do
+		grep -q "^STATUS=.*: 2 users;" "$msgs" && break
+		sleep 0.05
+	done
 	grep -q "^STATUS=$(backend_name) on $JFS_MNT: 2 users; last error: none$" "$msgs"
 	# a failure shows in the next STATUS=
 	echo 'not json' >"$JFS_MNT/alice/user.json" || true
