@@ -9,6 +9,8 @@
  *	filedb_guard.c    saved edits watched for stale rewrites (struct fdb_guard)
  *	filedb_save.c     the atomic-replace writer and its thread (struct save_op)
  *	filedb_scan.c     the byte-level scanner and index (filedb_scan.h)
+ *	filedb_value.c    values picked out of an item's text (jfs_fdb_value_at())
+ *	filedb_find.c     list() and find(), over the index and the pending edits
  *
  * Lock words on the declarations below, as in struct filedb_store:
  *	"Under lock"        the caller holds st->lock; no lock is taken
@@ -239,6 +241,24 @@ struct filedb_store {
  * Takes scan_lock and lock.
  */
 int jfs_fdb_refresh(struct filedb_store *st, bool force, struct jfs_err *err);
+
+/** No lock. @store as the filedb store it must be (aborts, saying so, otherwise). */
+struct filedb_store *jfs_fdb_from_store(struct jfs_store *store, const char *caller);
+
+/** The ops list() and find() (filedb_find.c). Take scan_lock and lock. */
+int jfs_fdb_list(struct jfs_store *store, const char *cursor, size_t limit,
+		 struct jfs_list_page *page, struct jfs_err *err);
+int jfs_fdb_find_op(struct jfs_store *store, const struct jfs_filter *f, jfs_found_fn *fn,
+		    void *data, struct jfs_err *err);
+
+/**
+ * find() with filter @f (not NULL): every user whose record matches, to
+ * @fn page by page. 0, -ECANCELED when @fn stopped it, or -errno.
+ * Takes scan_lock and lock (to copy the pending edits), reads the file
+ * with neither held.
+ */
+int jfs_fdb_find(struct filedb_store *st, const struct jfs_filter *f, jfs_found_fn *fn,
+		 void *data, struct jfs_err *err);
 
 /** No lock. @item's @key ("createdAt", "updatedAt") in ms, -1 when absent or not ISO. */
 int64_t jfs_fdb_item_time(const json_t *item, const char *key);

@@ -117,4 +117,10 @@ uint64_t jfs_fdb_hash_final(const struct jfs_fdb_hasher *h);
 /** The hash of @len bytes at @p in one go. */
 uint64_t jfs_fdb_hash(const void *p, size_t len);
 
+/**
+ * The first byte at or after @p (before @end) that ends a run of plain
+ * string bytes: '"', '\\' or a control character.
+ */
+const unsigned char *jfs_fdb_skip_string(const unsigned char *p, const unsigned char *end);
+
 #endif
