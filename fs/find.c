@@ -135,7 +135,9 @@ static bool masked_condition(struct jfs *fs, const struct jfs_filter *filter)
 		const struct jfs_path *p = &filter->cond[i].path;
 		struct jfs_strbuf sb;
 
-		if (!jfs_mask_touches(fs->mask, (const char *const *)p->seg, p->n))
+		/* -o mask_ids: which users match a condition on the id would tell it */
+		if (!jfs_mask_touches(fs->mask, (const char *const *)p->seg, p->n) &&
+		    !(fs->mask_ids && p->n && !strcmp(p->seg[0], "id")))
 			continue;
 		jfs_strbuf_init(&sb);
 		for (k = 0; k < p->n; k++) {

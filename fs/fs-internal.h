@@ -273,6 +273,13 @@ int jfs_users_refresh(struct jfs *fs);
  * meanwhile. 0, or the -errno of a listing that failed meanwhile. [U]
  */
 int jfs_users_list_fresh(struct jfs *fs);
+/**
+ * -o mask_ids: @name is shaped like a pseudonym the table does not know.
+ * A pseudonym cannot be decoded to an id to load, so only a listing can
+ * bring it: wait for a whole and fresh one (none is started while the
+ * listing is fresh). [L-drop]
+ */
+void jfs_users_await_name(struct jfs *fs, const char *name);
 /** Whether the listing is older than the cache time (never, with a change feed). [L] */
 bool jfs_users_stale(struct jfs *fs);
 /**

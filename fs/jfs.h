@@ -57,6 +57,7 @@ struct jfs_opts {
 	char *journal;           /* -o journal=PATH|off; NULL: the default place */
 	size_t journal_max;      /* bytes before the journal rotates */
 	char *mask;              /* -o mask=PATH[:PATH...]: read-only masked view */
+	int mask_ids;            /* -o mask_ids: user directories named by their ids' pseudonyms */
 	char *metrics_listen;    /* ADDR:PORT of the Prometheus endpoint, NULL: none */
 	int check;               /* --check: check the config and the store, mount nothing */
 	int show_help;
@@ -94,6 +95,14 @@ struct jfs_users {
 	size_t nbuckets;           /* a power of two */
 	char **chunks;             /* the ids' bytes, back to back (never moved) */
 	size_t nchunks, chunk_used, chunk_size;
+	/*
+	 * -o mask_ids: each slot's pseudonym (its 16 hex digits as a number)
+	 * and an index of them, since a pseudonym cannot be decoded to its id.
+	 */
+	uint64_t *pseud;           /* slot -> pseudonym (ents_alloc of them) */
+	uint32_t *pnext;           /* slot -> the next entry in its bucket: slot + 1, 0 none */
+	uint32_t *pbuckets;        /* pseudonym -> slot + 1 of the first entry; 0 none */
+	size_t npbuckets;          /* a power of two */
 	uint32_t *listing;         /* the served listing: slots, in the store's order */
 	size_t nlisting, listing_alloc;
 	uint32_t *next;            /* a later listing being read */
@@ -217,6 +226,7 @@ struct jfs {
 	struct jfs_journal *journal;   /* its own lock (fs/journal.c); NULL: off */
 	struct jfs_mask *mask;         /* -o mask (policy/mask.h), read-only after start; NULL: none */
 	const char *mask_key_from;     /* where its key came from, for .jovofs/config */
+	bool mask_ids;                 /* -o mask_ids with fs->mask: no raw id is ever shown */
 	/* lock: chmod/chown of the root, kept in memory (fs/node.c) */
 	struct jfs_meta {
 		bool mode_set, uid_set, gid_set;

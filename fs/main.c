@@ -209,49 +209,70 @@ static int open_mask(struct jfs *fs)
 	json_t *conf = json_object_get(json_object_get(fs->config, "mask"), "key");
 	unsigned char key[64];
 	struct jfs_err err;
-	char *where = NULL, *jpath;
+	char *where = NULL, *jpath, *paths;
+	struct jfs_strbuf sb;
 	size_t keylen;
 	bool off;
 	int n;
 
-	if (!fs->opts.mask)
+	if (!fs->opts.mask) {
+		if (fs->opts.mask_ids) {
+			fprintf(stderr, "jovofs: -o mask_ids needs -o mask=PATH[:PATH...]\n");
+			return -1;
+		}
 		return 0;
+	}
 	if (!fs->opts.ro) {
 		fprintf(stderr, "jovofs: -o mask is for read-only mounts: add -o ro (a masked "
 				"view cannot be written back)\n");
 		return -1;
 	}
+	/*
+	 * The records' own "id" is masked like any chosen path: record.json and
+	 * the journal's records then show the pseudonym the directory is named by.
+	 */
+	jfs_strbuf_init(&sb);
+	jfs_strbuf_addstr(&sb, fs->opts.mask);
+	if (fs->opts.mask_ids && *fs->opts.mask)
+		jfs_strbuf_addstr(&sb, ":id");
+	paths = jfs_strbuf_detach(&sb, NULL);
 	if (conf) {
 		if (!json_is_string(conf) || json_string_length(conf) < 16) {
 			fprintf(stderr, "jovofs: mask.key must be a string of at least 16 characters\n");
+			free(paths);
 			return -1;
 		}
 		keylen = json_string_length(conf);
 		jfs_err_clear(&err);
-		n = jfs_mask_new(fs->opts.mask, (const unsigned char *)json_string_value(conf),
+		n = jfs_mask_new(paths, (const unsigned char *)json_string_value(conf),
 				 keylen, &fs->mask, &err);
 		fs->mask_key_from = "config";
 	} else {
 		jpath = journal_path(fs, &off);
-		if (!jpath)
+		if (!jpath) {
+			free(paths);
 			return -1;
+		}
 		n = mask_key_file(jpath, key, sizeof(key), &where);
 		free(jpath);
 		if (n < 0) {
 			free(where);
+			free(paths);
 			return -1;
 		}
 		jfs_err_clear(&err);
-		n = jfs_mask_new(fs->opts.mask, key, (size_t)n, &fs->mask, &err);
+		n = jfs_mask_new(paths, key, (size_t)n, &fs->mask, &err);
 		explicit_bzero(key, sizeof(key));
 		fs->mask_key_from = "file";
 		free(where);
 	}
+	free(paths);
 	if (n < 0) {
 		fprintf(stderr, "jovofs: %s\n", err.msg);
 		return -1;
 	}
 	fs->policy.mask = fs->mask;
+	fs->mask_ids = fs->opts.mask_ids;
 	return 0;
 }
 

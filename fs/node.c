@@ -392,6 +392,13 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 	 */
 	if (jfs_users_known_missing(fs, name))
 		return 0;
+	/* a pseudonym cannot be decoded to the id a load needs: the listing's names only */
+	if (fs->mask_ids) {
+		jfs_users_await_name(fs, name);
+		if (jfs_users_slot_by_name(fs, name, &slot, &exists) && exists)
+			*ino = jfs_ino_make(slot, JFS_SUB_DIR);
+		return 0;
+	}
 	id = jfs_name_to_id(name, &len);
 	if (!id)
 		return 0;

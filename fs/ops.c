@@ -22,6 +22,7 @@
 #include "common/isotime.h"
 #include "common/log.h"
 #include "fs/idcodec.h"
+#include "policy/mask.h"
 
 #define XATTR_ID "user.jovofs.id"
 #define XATTR_ERROR "user.jovofs.error"
@@ -616,7 +617,14 @@ static void jfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	pthread_mutex_lock(&fs->lock);
 	fs->m.fuse_ops++;
 	u = xattr_user(fs, ino, &sub);
-	if (u && !strcmp(name, XATTR_ID)) {
+	if (u && !strcmp(name, XATTR_ID) && fs->mask_ids) {
+		/* the pseudonym the directory is named by (a numbered name's too) */
+		val = malloc(JFS_MASK_LEN);
+		if (!val)
+			abort();
+		jfs_mask_string(fs->mask, u->id, u->id_len, val);
+		len = strlen(val);
+	} else if (u && !strcmp(name, XATTR_ID)) {
 		len = u->id_len;
 		val = malloc(len + 1);
 		if (!val)

@@ -48,6 +48,7 @@ static const struct fuse_opt jfs_opt_spec[] = {
 	JFS_OPT("journal=%s", journal, 0),
 	JFS_OPT("journal_max=%zu", journal_max, 0),
 	JFS_OPT("mask=%s", mask, 0),
+	JFS_OPT("mask_ids", mask_ids, 1),
 	JFS_OPT("metrics_listen=%s", metrics_listen, 0),
 	FUSE_OPT_KEY("--check", KEY_CHECK),
 	FUSE_OPT_KEY("ro", KEY_RO),
@@ -228,6 +229,8 @@ void jfs_options_usage(const char *prog)
 	       "    -o journal_max=N       bytes before the journal moves to PATH.1 (default 67108864)\n"
 	       "    -o mask=PATH[:PATH..]  read-only: show these values as pseudonyms (user.data.email,\n"
 	       "                           history.items.*.input.text); key from the config's mask.key\n"
+	       "    -o mask_ids            with -o mask: user directories (and every id shown) are\n"
+	       "                           pseudonyms too\n"
 	       "    -o metrics_listen=ADDR:PORT\n"
 	       "                           serve .jovofs/metrics at http://ADDR:PORT/metrics (Prometheus)\n"
 	       "\n"

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "policy/mask.h"
 
 #define BUSY_MS 3000 /* a record changed this recently is read from copies */
 
@@ -213,8 +214,15 @@ int jfs_rcache_get(struct jfs *fs, struct jfs_user *u, json_t **item)
 	pthread_mutex_unlock(&fs->lock);
 	jfs_err_clear(&err);
 	rc = jfs_policy_load(&fs->policy, id, &loaded, &err);
-	if (rc < 0 && rc != -ENOENT)
+	if (rc < 0 && rc != -ENOENT && fs->mask_ids) {
+		/* the store's message may name the id: -o mask_ids shows none */
+		char *msg = jfs_mask_scrub(fs->mask, id, strlen(id), err.msg);
+
+		jfs_log(LOG_ERR, "cannot load '%s': %s", u->name, msg);
+		free(msg);
+	} else if (rc < 0 && rc != -ENOENT) {
 		jfs_log(LOG_ERR, "cannot load '%s': %s", u->name, err.msg);
+	}
 	pthread_mutex_lock(&fs->lock);
 	free(id);
 	if (rc == -ENOENT) {

@@ -219,6 +219,7 @@ static void render_config(struct jfs *fs, struct jfs_strbuf *sb)
 
 		json_object_set_new(mask, "paths", jfs_mask_describe(fs->mask));
 		json_object_set_new(mask, "keyFrom", json_string(fs->mask_key_from));
+		json_object_set_new(mask, "ids", json_boolean(fs->mask_ids));
 		json_object_set_new(mount, "mask", mask);
 	}
 	json_object_set_new(mount, "metricsListen", fs->opts.metrics_listen ?
@@ -369,9 +370,50 @@ static void render_errors(struct jfs_status *st, struct jfs_strbuf *sb)
 }
 
 /* Render status file @ino (config, metrics, errors) into a malloc()ed buffer. [L] */
+/*
+ * -o mask_ids: the ids in a journal line. "user" becomes its pseudonym; a
+ * reason (a store's message may name the id) has the id of its entry
+ * replaced, and is not shown when that entry is older than what is shown.
+ * @ids maps the seq of each entry shown so far to its user.
+ */
+static void mask_journal_ids(struct jfs *fs, json_t *o, json_t *ids)
+{
+	const char *user = json_string_value(json_object_get(o, "user"));
+	json_t *seq = json_object_get(o, "seq"), *of = json_object_get(o, "of"), *v;
+	char pseud[JFS_MASK_LEN], key[24], *msg;
+	size_t len = 0;
+
+	if (user)
+		len = json_string_length(json_object_get(o, "user"));
+	if (json_is_integer(seq) && user) {
+		snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(seq));
+		json_object_set(ids, key, json_object_get(o, "user"));
+	} else if (json_is_integer(of)) {
+		snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(of));
+		v = json_object_get(ids, key);
+		user = json_string_value(v);
+		len = user ? json_string_length(v) : 0;
+	}
+	v = json_object_get(o, "reason");
+	if (json_is_string(v) && json_string_length(v)) {
+		if (user) {
+			msg = jfs_mask_scrub(fs->mask, user, len, json_string_value(v));
+			json_object_set_new(o, "reason", json_string(msg));
+			free(msg);
+		} else {
+			json_object_set_new(o, "reason", json_string("(not shown: -o mask_ids)"));
+		}
+	}
+	if (json_is_string(json_object_get(o, "user"))) {
+		v = json_object_get(o, "user");
+		jfs_mask_string(fs->mask, json_string_value(v), json_string_length(v), pseud);
+		json_object_set_new(o, "user", json_string(pseud));
+	}
+}
+
 /* One journal line of a masked view: its values (and ids) as the view shows them. */
 static void mask_journal_line(struct jfs *fs, const char *line, size_t len,
-			      struct jfs_strbuf *sb)
+			      json_t *ids, struct jfs_strbuf *sb)
 {
 	static const char *const keys[] = { "before", "after", "shifted" };
 	char idx[24];
@@ -394,12 +436,15 @@ static void mask_journal_line(struct jfs *fs, const char *line, size_t len,
 		prefix[0] = el;
 		n = 1;
 	}
+	/* a whole record's "id" is masked with the values: -o mask_ids adds the path */
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		v = json_object_get(o, keys[i]);
 		if (v && !json_is_null(v))
 			json_object_set_new(o, keys[i],
 					    jfs_mask_at(fs->mask, prefix, n, json_incref(v)));
 	}
+	if (fs->mask_ids)
+		mask_journal_ids(fs, o, ids);
 	jfs_json_dump(o, sb, 0, 0);
 	jfs_strbuf_addch(sb, '\n');
 	json_decref(o);
@@ -409,6 +454,7 @@ static void mask_journal_line(struct jfs *fs, const char *line, size_t len,
 static void render_journal(struct jfs *fs, struct jfs_strbuf *sb)
 {
 	char *buf, *p, *nl;
+	json_t *ids;
 	size_t len;
 
 	if (!fs->journal)
@@ -417,9 +463,12 @@ static void render_journal(struct jfs *fs, struct jfs_strbuf *sb)
 	if (!fs->mask) {
 		jfs_strbuf_add(sb, buf, len);
 	} else {
+		/* an outcome names its entry by seq only, and comes after it */
+		ids = json_object();
 		for (p = buf; p < buf + len && (nl = memchr(p, '\n', (size_t)(buf + len - p)));
 		     p = nl + 1)
-			mask_journal_line(fs, p, (size_t)(nl - p), sb);
+			mask_journal_line(fs, p, (size_t)(nl - p), ids, sb);
+		json_decref(ids);
 	}
 	free(buf);
 }

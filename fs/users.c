@@ -21,6 +21,8 @@
 #include "fs/fs-internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +31,7 @@
 #include "common/isotime.h"
 #include "common/log.h"
 #include "fs/idcodec.h"
+#include "policy/mask.h"
 
 #define CHUNK_SIZE (1u << 20)  /* ids' bytes per chunk */
 #define LIST_WAIT_MS 2000      /* how long a stat or readdir waits for a new listing */
@@ -106,7 +109,102 @@ static long ent_find(const struct jfs_users *t, const char *id, size_t len)
 	return -1;
 }
 
+/* ---- pseudonyms as names (-o mask_ids) ---- */
+
+/* "mask:" and exactly 16 lower-case hex digits, as jfs_mask_string() writes them, into *@p. */
+static bool pseud_parse(const char *name, uint64_t *p)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (strncmp(name, "mask:", 5) || strlen(name) != JFS_MASK_LEN - 1)
+		return false;
+	for (i = 5; i < JFS_MASK_LEN - 1; i++) {
+		if (name[i] >= '0' && name[i] <= '9')
+			v = v << 4 | (uint64_t)(name[i] - '0');
+		else if (name[i] >= 'a' && name[i] <= 'f')
+			v = v << 4 | (uint64_t)(name[i] - 'a' + 10);
+		else
+			return false;
+	}
+	*p = v;
+	return true;
+}
+
+/* An HMAC is spread evenly already: its low bits pick the bucket. */
+static void pbuckets_resize(struct jfs_users *t, size_t n)
+{
+	size_t i;
+
+	free(t->pbuckets);
+	t->pbuckets = calloc(n, sizeof(*t->pbuckets));
+	if (!t->pbuckets)
+		abort();
+	t->npbuckets = n;
+	for (i = 0; i < t->nents; i++) {
+		size_t b = t->pseud[i] & (n - 1);
+
+		t->pnext[i] = t->pbuckets[b];
+		t->pbuckets[b] = (uint32_t)i + 1;
+	}
+}
+
+/* The lowest slot whose pseudonym is @p (the one its plain name stands for), or -1. */
+static long pseud_first(const struct jfs_users *t, uint64_t p)
+{
+	long first = -1;
+	uint32_t s;
+
+	if (!t->npbuckets)
+		return -1;
+	for (s = t->pbuckets[p & (t->npbuckets - 1)]; s; s = t->pnext[s - 1])
+		if (t->pseud[s - 1] == p && (first < 0 || (long)s - 1 < first))
+			first = (long)s - 1;
+	return first;
+}
+
+/* The usual name of @slot's id: its pseudonym with -o mask_ids. Malloc()ed. */
+static char *ent_name(struct jfs *fs, size_t slot)
+{
+	struct jfs_users *t = &fs->users;
+	char *name;
+
+	if (!fs->mask_ids)
+		return jfs_id_to_name(ent_id(t, &t->ents[slot]), t->ents[slot].id_len);
+	name = malloc(JFS_MASK_LEN);
+	if (!name)
+		abort();
+	snprintf(name, JFS_MASK_LEN, "mask:%016" PRIx64, t->pseud[slot]);
+	return name;
+}
+
 static struct jfs_user *ent_make(struct jfs *fs, size_t slot);
+
+/*
+ * -o mask_ids: index the pseudonym of new @slot. Two ids with one
+ * pseudonym (one chance in 2^64 a pair) would share a name: the later one
+ * is made now, so that it gets a name of its own (ent_make()).
+ */
+static void pseud_add(struct jfs *fs, size_t slot, const char *id, size_t len)
+{
+	struct jfs_users *t = &fs->users;
+	char p[JFS_MASK_LEN];
+	bool shared;
+	size_t b;
+
+	jfs_mask_string(fs->mask, id, len, p);
+	t->pseud[slot] = strtoull(p + 5, NULL, 16);
+	shared = pseud_first(t, t->pseud[slot]) >= 0;
+	if (t->nents > t->npbuckets) {
+		pbuckets_resize(t, t->npbuckets ? t->npbuckets * 2 : 1024);
+	} else {
+		b = t->pseud[slot] & (t->npbuckets - 1);
+		t->pnext[slot] = t->pbuckets[b];
+		t->pbuckets[b] = (uint32_t)slot + 1;
+	}
+	if (shared)
+		ent_make(fs, slot);
+}
 
 /* The slot of id @id, added when new (not existing, listed by no run). */
 static size_t ent_get(struct jfs *fs, const char *id, size_t len)
@@ -126,6 +224,12 @@ static size_t ent_get(struct jfs *fs, const char *id, size_t len)
 		t->ents = realloc(t->ents, t->ents_alloc * sizeof(*t->ents));
 		if (!t->ents)
 			abort();
+		if (fs->mask_ids) {
+			t->pseud = realloc(t->pseud, t->ents_alloc * sizeof(*t->pseud));
+			t->pnext = realloc(t->pnext, t->ents_alloc * sizeof(*t->pnext));
+			if (!t->pseud || !t->pnext)
+				abort();
+		}
 	}
 	slot = t->nents++;
 	e = &t->ents[slot];
@@ -140,6 +244,10 @@ static size_t ent_get(struct jfs *fs, const char *id, size_t len)
 		b = jfs_hash_bytes(id, len) & (t->nbuckets - 1);
 		e->hnext = t->buckets[b];
 		t->buckets[b] = (uint32_t)slot + 1;
+	}
+	if (fs->mask_ids) {
+		pseud_add(fs, slot, id, len);
+		return slot;
 	}
 	/* a fallback name cannot be decoded: such users are found by name only when made */
 	if (!len || len * 3 > JFS_NAME_MAX) {
@@ -165,12 +273,29 @@ static struct jfs_user *by_name_made(struct jfs_users *t, const char *name)
 	return NULL;
 }
 
+/* Whether @name is taken by another user than @slot's. */
+static bool name_taken(struct jfs *fs, size_t slot, const char *name)
+{
+	uint64_t p;
+	long first;
+
+	if (by_name_made(&fs->users, name))
+		return true;
+	/* a plain pseudonym is the first slot's that has it, made or not */
+	if (fs->mask_ids && pseud_parse(name, &p)) {
+		first = pseud_first(&fs->users, p);
+		return first >= 0 && (size_t)first != slot;
+	}
+	return false;
+}
+
 /* The struct jfs_user of @slot, made from its entry when it has none. */
 static struct jfs_user *ent_make(struct jfs *fs, size_t slot)
 {
 	struct jfs_users *t = &fs->users;
 	struct jfs_uent *e = &t->ents[slot];
 	struct jfs_user *u = e->u;
+	struct jfs_strbuf sb;
 	unsigned attempt;
 
 	if (u)
@@ -180,12 +305,21 @@ static struct jfs_user *ent_make(struct jfs *fs, size_t slot)
 		abort();
 	memcpy(u->id, ent_id(t, e), e->id_len + 1);
 	u->id_len = e->id_len;
-	u->name = jfs_id_to_name(u->id, u->id_len);
-	/* two ids never share a name (fallback names are hashes: astronomically rare) */
-	for (attempt = 1; by_name_made(t, u->name); attempt++) {
+	u->name = ent_name(fs, slot);
+	/* two ids never share a name (fallback names and pseudonyms are hashes: astronomically rare) */
+	for (attempt = 1; name_taken(fs, slot, u->name); attempt++) {
 		char *usual = u->name;
 
-		u->name = jfs_id_to_unique_name(u->id, u->id_len, attempt);
+		if (fs->mask_ids) {
+			/* the id's own fallback would show the id: a pseudonym, numbered */
+			u->name = ent_name(fs, slot);
+			jfs_strbuf_init(&sb);
+			jfs_strbuf_addf(&sb, "%s~%u", u->name, attempt);
+			free(u->name);
+			u->name = jfs_strbuf_detach(&sb, NULL);
+		} else {
+			u->name = jfs_id_to_unique_name(u->id, u->id_len, attempt);
+		}
 		jfs_log(LOG_WARNING, "name '%s' is another user's: this one is '%s'", usual,
 			u->name);
 		free(usual);
@@ -215,6 +349,7 @@ struct jfs_user *jfs_user_by_id(struct jfs *fs, const char *id, size_t len)
 static long slot_by_name(struct jfs *fs, const char *name)
 {
 	struct jfs_hnode *node;
+	uint64_t p;
 	size_t len;
 	char *id;
 	long slot;
@@ -225,6 +360,9 @@ static long slot_by_name(struct jfs *fs, const char *name)
 		if (!strcmp(u->name, name))
 			return (long)u->slot;
 	}
+	/* a pseudonym cannot be decoded: only the ids seen so far have one here */
+	if (fs->mask_ids)
+		return pseud_parse(name, &p) ? pseud_first(&fs->users, p) : -1;
 	id = jfs_name_to_id(name, &len);
 	if (!id)
 		return -1;
@@ -286,7 +424,7 @@ char *jfs_users_slot_name(struct jfs *fs, uint64_t slot)
 			abort();
 		return name;
 	}
-	return jfs_id_to_name(ent_id(t, &t->ents[slot]), t->ents[slot].id_len);
+	return ent_name(fs, slot);
 }
 
 static int64_t mtime_of(struct jfs *fs, int64_t created_ms, int64_t updated_ms)
@@ -598,7 +736,7 @@ static int list_run(struct jfs *fs)
 			} else {
 				e->exists = false;
 				gone[ngone].ino = jfs_ino_make(i, JFS_SUB_DIR);
-				gone[ngone].name = jfs_id_to_name(ent_id(t, e), e->id_len);
+				gone[ngone].name = ent_name(fs, i);
 			}
 			ngone++;
 		}
@@ -755,6 +893,25 @@ out_unlock:
 	return rc;
 }
 
+void jfs_users_await_name(struct jfs *fs, const char *name)
+{
+	struct jfs_users *t = &fs->users;
+	uint32_t target;
+	uint64_t p;
+
+	if (!fs->mask_ids || !pseud_parse(name, &p) || t->stopping || !jfs_users_stale(fs))
+		return;
+	if (t->running) {
+		/* the first listing streams the name in, or a later one ends soon */
+		target = t->run;
+	} else {
+		target = t->run + 1;
+		list_start(fs);
+	}
+	while ((int32_t)(t->done_run - target) < 0 && !jfs_users_ending(fs))
+		list_wait(fs, jfs_mono_ms() + ENDING_CHECK_MS);
+}
+
 int jfs_users_readdir(struct jfs *fs, struct jfs_dirbuf *db, size_t i)
 {
 	struct jfs_users *t = &fs->users;
@@ -772,7 +929,7 @@ int jfs_users_readdir(struct jfs *fs, struct jfs_dirbuf *db, size_t i)
 				db->pos++;
 				continue;
 			}
-			name = e->u ? e->u->name : (own = jfs_id_to_name(ent_id(t, e), e->id_len));
+			name = e->u ? e->u->name : (own = ent_name(fs, slot));
 			/* readdirplus may drop the lock: @e may move, the name stays */
 			more = jfs_dir_add(fs, db, name, jfs_ino_make(slot, JFS_SUB_DIR), S_IFDIR);
 			free(own);
@@ -854,6 +1011,9 @@ void jfs_users_release(struct jfs *fs)
 	free(t->chunks);
 	free(t->ents);
 	free(t->buckets);
+	free(t->pseud);
+	free(t->pnext);
+	free(t->pbuckets);
 	free(t->listing);
 	free(t->next);
 	jfs_hmap_release(&t->by_name);

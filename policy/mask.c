@@ -216,6 +216,27 @@ void jfs_mask_string(const struct jfs_mask *m, const char *s, size_t len,
 	json_decref(v);
 }
 
+char *jfs_mask_scrub(const struct jfs_mask *m, const char *id, size_t len, const char *msg)
+{
+	/* a message is a C string: it can hold an id only up to a NUL in it */
+	size_t shown = strnlen(id, len);
+	char pseud[JFS_MASK_LEN];
+	struct jfs_strbuf sb;
+	const char *p = msg;
+
+	jfs_strbuf_init(&sb);
+	jfs_mask_string(m, id, len, pseud);
+	while (*p) {
+		if (shown && !strncmp(p, id, shown)) {
+			jfs_strbuf_addstr(&sb, pseud);
+			p += shown;
+		} else {
+			jfs_strbuf_addch(&sb, *p++);
+		}
+	}
+	return jfs_strbuf_detach(&sb, NULL);
+}
+
 /* Whether segment @pat matches the key or index @seg. */
 static bool seg_match(const char *pat, const char *seg)
 {

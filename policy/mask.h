@@ -42,6 +42,13 @@ void jfs_mask_string(const struct jfs_mask *m, const char *s, size_t len,
 		     char out[JFS_MASK_LEN]);
 
 /**
+ * @msg with every occurrence of the string @id (@len bytes) replaced by its
+ * pseudonym: for text that may name an id, such as a store's error
+ * message, on a view that shows no id. Returns a malloc()ed string.
+ */
+char *jfs_mask_scrub(const struct jfs_mask *m, const char *id, size_t len, const char *msg);
+
+/**
  * @v, found at @prefix (@n segments: the record's keys and indexes down to
  * it, "" items meaning any index) of a record, with every value a path
  * names replaced by its pseudonym. Takes @v's reference, returns a new one

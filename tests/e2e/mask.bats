@@ -135,3 +135,82 @@ print("mask:" + hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha
 	upd="$(stored_field bob .updatedAt | jq -r .)"
 	[ "$(stat -c %Y "$JFS_MNT/bob")" != "$(date -d "$upd" +%s)" ]
 }
+
+# Users whose ids are as personal as their data: -o mask_ids hides them.
+seed_raw_ids() {
+	seed_json "[$(person alice-raw-id r1@example.org +4930111), $(person bob-raw-id r2@example.org +4930222)]"
+}
+
+@test "mask_ids: user directories are the ids' pseudonyms, the same count, stable across mounts" {
+	seed_raw_ids
+	jq '. + {mask: {key: "a-long-enough-secret-key"}}' "$JFS_CONFIG" >"$JFS_TMP/c.json"
+	mv "$JFS_TMP/c.json" "$JFS_CONFIG"
+	chmod 600 "$JFS_CONFIG"
+	mount_jfs -o ro
+	n="$(ls "$JFS_MNT" | wc -l)"
+	[ -d "$JFS_MNT/alice-raw-id" ]
+	umount_jfs
+	mount_jfs -o ro -o "mask=$MASK" -o mask_ids
+	names="$(ls "$JFS_MNT")"
+	[ "$(wc -l <<<"$names")" -eq "$n" ]
+	run grep -vE '^mask:[0-9a-f]{16}$' <<<"$names"
+	[ "$status" -eq 1 ]
+	# the pseudonym of the id as a JSON string, as any masked value
+	alice="$(pseudonym a-long-enough-secret-key '"alice-raw-id"')"
+	[ -d "$JFS_MNT/$alice" ]
+	[[ "$(jq -r .data.email "$JFS_MNT/$alice/user.json")" =~ ^mask:[0-9a-f]{16}$ ]]
+	[ "$(jq -r .data.email "$JFS_MNT/$alice/user.json")" = "$(pseudonym a-long-enough-secret-key '"r1@example.org"')" ]
+	[ "$(jq -r .data.plan "$JFS_MNT/$alice/user.json")" = pro ]
+	[ "$(jq -r .id "$JFS_MNT/$alice/record.json")" = "$alice" ]
+	[ "$(getfattr --only-values -n user.jovofs.id "$JFS_MNT/$alice")" = "$alice" ]
+	[ "$(getfattr --only-values -n user.jovofs.id "$JFS_MNT/$alice/user.json")" = "$alice" ]
+	[ "$(jq -r .mount.mask.ids "$JFS_MNT/.jovofs/config")" = true ]
+	# a raw id names nothing; nor does a pseudonym of no user
+	[ ! -e "$JFS_MNT/alice-raw-id" ]
+	[ ! -e "$JFS_MNT/$(pseudonym a-long-enough-secret-key '"nobody-raw-id"')" ]
+	run grep -r -e raw-id -e example.org "$JFS_MNT"
+	[ "$status" -eq 1 ]
+	umount_jfs
+	mount_jfs -o ro -o "mask=$MASK" -o mask_ids
+	[ "$(ls "$JFS_MNT")" = "$names" ]
+	# a lookup by name before any listing: the name is found all the same
+	umount_jfs
+	mount_jfs -o ro -o "mask=$MASK" -o mask_ids
+	[ "$(jq -r .data.plan "$JFS_MNT/$alice/user.json")" = pro ]
+}
+
+@test "mask_ids: no raw id in the journal, find views or anywhere else in the mount" {
+	seed_raw_ids
+	mount_jfs
+	echo '{"data":{"email":"new@example.org","plan":"max"}}' >"$JFS_MNT/alice-raw-id/user.json"
+	umount_jfs
+	grep -q alice-raw-id "$JFS_JOURNAL"
+	mount_jfs -o ro -o "mask=$MASK" -o mask_ids
+	line="$(grep '"element":"user"' "$JFS_MNT/.jovofs/journal" | tail -1)"
+	[[ "$(jq -r .user <<<"$line")" =~ ^mask:[0-9a-f]{16}$ ]]
+	[ -d "$JFS_MNT/$(jq -r .user <<<"$line")" ]
+	[ "$(jq -r .data.plan "$JFS_MNT/$(jq -r .user <<<"$line")/user.json")" = max ]
+	[ "$(jq -r .after.data.plan <<<"$line")" = max ]
+	# find views link to the pseudonyms
+	for l in "$JFS_MNT/.jovofs/find/user.data.plan=max"/*; do
+		[[ "$(basename "$l")" =~ ^mask:[0-9a-f]{16}$ ]]
+		[[ "$(readlink "$l")" == */"$(basename "$l")" ]]
+	done
+	[ "$(ls "$JFS_MNT/.jovofs/find/user.data.plan=max")" = "$(jq -r .user <<<"$line")" ]
+	run grep -r -e raw-id -e example.org "$JFS_MNT"
+	[ "$status" -eq 1 ]
+	# which users match a condition on the id would tell it
+	run ls "$JFS_MNT/.jovofs/find/id~raw"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Permission denied"* ]]
+	grep -q "'id' is masked on this mount" "$JFS_MNT/.jovofs/errors"
+}
+
+@test "mask_ids without a mask is refused, naming the problem" {
+	run mount_jfs -o ro -o mask_ids
+	[ "$status" -ne 0 ]
+	grep -q -- "-o mask_ids needs -o mask=PATH" "$JFS_LOG"
+	run mount_jfs -o mask_ids -o "mask=$MASK"
+	[ "$status" -ne 0 ]
+	grep -q "mask is for read-only mounts: add -o ro" "$JFS_LOG"
+}

@@ -162,5 +162,33 @@ int main(void)
 		CHECK(!jfs_mask_covers(m, in, 4));
 	}
 	jfs_mask_free(m);
+
+	/* -o mask_ids: a store's message with the id in it shows the pseudonym instead */
+	m = mask("id");
+	{
+		char *s, *w2;
+
+		jfs_mask_string(m, "alice", 5, a);
+		s = jfs_mask_scrub(m, "alice", 5, "no user 'alice' (alice again)");
+		w2 = malloc(strlen(a) * 2 + 64);
+		if (!w2)
+			abort();
+		sprintf(w2, "no user '%s' (%s again)", a, a);
+		CHECK_STR(s, w2);
+		free(s);
+		free(w2);
+		s = jfs_mask_scrub(m, "alice", 5, "nothing here; alic");
+		CHECK_STR(s, "nothing here; alic");
+		free(s);
+		/* the empty id is in every message, and shows nothing */
+		s = jfs_mask_scrub(m, "", 0, "no user ''");
+		CHECK_STR(s, "no user ''");
+		free(s);
+		/* record.json's "id" is the same pseudonym as the directory's name */
+		v = jfs_mask_item(m, parse("{\"id\":\"alice\",\"user\":{}}"));
+		CHECK_STR(json_string_value(json_object_get(v, "id")), a);
+		json_decref(v);
+	}
+	jfs_mask_free(m);
 	return check_report();
 }
