@@ -252,6 +252,12 @@ char *jfs_users_slot_name(struct jfs *fs, uint64_t slot);
  * mtime of its directory (-1 when the listing brought no times). [L]
  */
 bool jfs_users_peek(struct jfs *fs, uint64_t slot, bool *exists, int64_t *mtime_ms);
+/**
+ * @text (a message) with every quoted id the table knows ('alice')
+ * replaced by its user's name: with -o mask_ids, a store's message shows
+ * the pseudonym, not the id. Malloc()ed. [L]
+ */
+char *jfs_users_scrub(struct jfs *fs, const char *text);
 /** Whether the user in @slot has its struct jfs_user (which then knows best). [L] */
 bool jfs_users_made(struct jfs *fs, uint64_t slot);
 /**

@@ -632,6 +632,12 @@ static void jfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		memcpy(val, u->id, len);
 	} else if (u && !strcmp(name, XATTR_ERROR) && sub < JFS_SUB_COUNT) {
 		val = jfs_last_error(u, sub);
+		if (val && fs->mask_ids) {
+			char *clean = jfs_users_scrub(fs, val);
+
+			free(val);
+			val = clean;
+		}
 		len = val ? strlen(val) : 0;
 	}
 	pthread_mutex_unlock(&fs->lock);

@@ -487,6 +487,15 @@ static char *render(struct jfs *fs, fuse_ino_t ino, size_t *len)
 		break;
 	case JFS_INO_S_ERRORS:
 		render_errors(fs->status, &sb);
+		if (fs->mask_ids && sb.buf) {
+			/* a store's message may name an id: -o mask_ids shows none */
+			char *clean = jfs_users_scrub(fs, sb.buf);
+
+			jfs_strbuf_release(&sb);
+			jfs_strbuf_init(&sb);
+			jfs_strbuf_addstr(&sb, clean);
+			free(clean);
+		}
 		break;
 	case JFS_INO_S_JOURNAL:
 		render_journal(fs, &sb);

@@ -450,6 +450,32 @@ bool jfs_users_peek(struct jfs *fs, uint64_t slot, bool *exists, int64_t *mtime_
 	return true;
 }
 
+char *jfs_users_scrub(struct jfs *fs, const char *text)
+{
+	struct jfs_strbuf sb;
+	const char *p = text, *q, *end;
+	long slot;
+	char *name;
+
+	jfs_strbuf_init(&sb);
+	/* messages quote what they name: 'alice' */
+	while ((q = strchr(p, '\'')) && (end = strchr(q + 1, '\''))) {
+		jfs_strbuf_add(&sb, p, (size_t)(q - p) + 1);
+		slot = ent_find(&fs->users, q + 1, (size_t)(end - q - 1));
+		if (slot >= 0) {
+			name = jfs_users_slot_name(fs, (uint64_t)slot);
+			jfs_strbuf_addstr(&sb, name);
+			free(name);
+		} else {
+			jfs_strbuf_add(&sb, q + 1, (size_t)(end - q - 1));
+		}
+		jfs_strbuf_addch(&sb, '\'');
+		p = end + 1;
+	}
+	jfs_strbuf_addstr(&sb, p);
+	return jfs_strbuf_detach(&sb, NULL);
+}
+
 /* ---- names looked up and found missing ---- */
 
 static struct jfs_missing *missing_find(struct jfs *fs, const char *name)

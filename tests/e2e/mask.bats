@@ -214,3 +214,33 @@ seed_raw_ids() {
 	[ "$status" -ne 0 ]
 	grep -q "mask is for read-only mounts: add -o ro" "$JFS_LOG"
 }
+
+@test "mask_ids: a store's error that names an id shows its pseudonym in .jovofs/errors and the xattr" {
+	require_backend filedb
+	# Jovo's FileDb can hold a string JSON.parse takes but jansson refuses
+	# (a lone surrogate): that record fails to load, and the store's
+	# message names its id
+	seed_json "[$(person alice-raw-id r1@example.org +4930111)]"
+	python3 - "$JFS_DB" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))
+eve = json.loads(json.dumps(items[0]))
+eve["id"] = "eve-raw-id"
+eve["user"]["data"]["plan"] = "LONE-SURROGATE"
+items.append(eve)
+text = json.dumps(items, indent=2).replace('"LONE-SURROGATE"', '"\\ud800"')
+open(sys.argv[1], "w").write(text)
+PY
+	mount_jfs -o ro -o "mask=$MASK" -o mask_ids
+	# one directory is eve's, whose record does not load
+	for d in "$JFS_MNT"/mask:*; do cat "$d/user.json" >/dev/null 2>&1 || bad=$d; done
+	[ -n "${bad:-}" ]
+	grep -q "cannot" "$JFS_MNT/.jovofs/errors"
+	# a find view reads eve's plan too: the store's message names her id
+	ls "$JFS_MNT/.jovofs/find/user.data.plan=pro" >/dev/null 2>&1 || true
+	grep -q "eve-raw-id" "$JFS_LOG"
+	# (eve's files cannot be read: EIO)
+	[ -z "$(grep -rs -e raw-id "$JFS_MNT")" ]
+	run probe getxattr "$bad" user.jovofs.error
+	[[ "$output" != *raw-id* ]]
+}
