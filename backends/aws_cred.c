@@ -10,6 +10,25 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 
+/* explicit_bzero is glibc >= 2.25; a volatile loop keeps older ones honest */
+void jfs_aws_free_secret(char *s)
+{
+	volatile char *p = s;
+
+	if (!s)
+		return;
+	while (*p)
+		*p++ = '\0';
+	free(s);
+}
+
+const char *jfs_aws_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
 static char *xstrdup(const char *s)
 {
 	char *p;
@@ -29,25 +48,6 @@ static char *xstrdupf(const char *fmt, const char *a, const char *b)
 	jfs_strbuf_init(&sb);
 	jfs_strbuf_addf(&sb, fmt, a, b);
 	return jfs_strbuf_detach(&sb, NULL);
-}
-
-/* explicit_bzero is glibc >= 2.25; a volatile loop keeps older ones honest */
-static void free_secret(char *s)
-{
-	volatile char *p = s;
-
-	if (!s)
-		return;
-	while (*p)
-		*p++ = '\0';
-	free(s);
-}
-
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
 }
 
 static char *trim(char *s)
@@ -176,7 +176,7 @@ json_t *jfs_aws_ini_load(const char *path, bool config_style)
 
 static char *home_path(const char *rel)
 {
-	const char *home = env_nonempty("HOME");
+	const char *home = jfs_aws_env("HOME");
 	struct passwd pw, *pwp = NULL;
 	char buf[4096];
 
@@ -189,7 +189,7 @@ static char *home_path(const char *rel)
 
 static char *shared_file(const char *env, const char *rel)
 {
-	const char *v = env_nonempty(env);
+	const char *v = jfs_aws_env(env);
 
 	if (!v)
 		return home_path(rel);
@@ -208,8 +208,8 @@ void jfs_aws_cred_set(struct jfs_aws_cred *cred, const char *key_id, const char 
 		      const char *token, const char *source)
 {
 	free(cred->access_key_id);
-	free_secret(cred->secret_access_key);
-	free_secret(cred->session_token);
+	jfs_aws_free_secret(cred->secret_access_key);
+	jfs_aws_free_secret(cred->session_token);
 	free(cred->source);
 	cred->access_key_id = xstrdup(key_id);
 	cred->secret_access_key = xstrdup(secret);
@@ -220,8 +220,8 @@ void jfs_aws_cred_set(struct jfs_aws_cred *cred, const char *key_id, const char 
 void jfs_aws_cred_release(struct jfs_aws_cred *cred)
 {
 	free(cred->access_key_id);
-	free_secret(cred->secret_access_key);
-	free_secret(cred->session_token);
+	jfs_aws_free_secret(cred->secret_access_key);
+	jfs_aws_free_secret(cred->session_token);
 	free(cred->source);
 	free(cred->profile);
 	free(cred->region);
@@ -236,9 +236,9 @@ static const char *const unsupported_keys[] = {
 
 int jfs_aws_cred_load(struct jfs_aws_cred *cred, struct jfs_err *err)
 {
-	const char *env_id = env_nonempty("AWS_ACCESS_KEY_ID");
-	const char *env_secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
-	const char *env_profile = env_nonempty("AWS_PROFILE");
+	const char *env_id = jfs_aws_env("AWS_ACCESS_KEY_ID");
+	const char *env_secret = jfs_aws_env("AWS_SECRET_ACCESS_KEY");
+	const char *env_profile = jfs_aws_env("AWS_PROFILE");
 	char *cred_path, *conf_path;
 	json_t *cfile, *conf, *cp, *fp;
 	const char *v;
@@ -255,10 +255,10 @@ int jfs_aws_cred_load(struct jfs_aws_cred *cred, struct jfs_err *err)
 	fp = json_object_get(conf, cred->profile);
 
 	/* region first: it does not depend on where the keys come from */
-	if ((v = env_nonempty("AWS_REGION"))) {
+	if ((v = jfs_aws_env("AWS_REGION"))) {
 		cred->region = xstrdup(v);
 		cred->region_source = xstrdup("AWS_REGION");
-	} else if ((v = env_nonempty("AWS_DEFAULT_REGION"))) {
+	} else if ((v = jfs_aws_env("AWS_DEFAULT_REGION"))) {
 		cred->region = xstrdup(v);
 		cred->region_source = xstrdup("AWS_DEFAULT_REGION");
 	} else if ((v = prof_get(cp, "region"))) {
@@ -272,7 +272,7 @@ int jfs_aws_cred_load(struct jfs_aws_cred *cred, struct jfs_err *err)
 	if (env_id && env_secret) {
 		cred->access_key_id = xstrdup(env_id);
 		cred->secret_access_key = xstrdup(env_secret);
-		v = env_nonempty("AWS_SESSION_TOKEN");
+		v = jfs_aws_env("AWS_SESSION_TOKEN");
 		cred->session_token = v ? xstrdup(v) : NULL;
 		cred->source = xstrdup("env");
 		if (env_profile)

@@ -145,4 +145,10 @@ int jfs_aws_imds_region(struct jfs_aws_provider *p, char **region, struct jfs_er
 /** SHA-1 of @text as 40 hex digits (the AWS CLI's SSO cache file names). */
 void jfs_aws_sha1_hex(const char *text, char out[41]);
 
+/** Wipe and free secret @s (may be NULL). */
+void jfs_aws_free_secret(char *s);
+
+/** The environment variable @name, or NULL when it is unset or empty. */
+const char *jfs_aws_env(const char *name);
+
 #endif

@@ -131,29 +131,11 @@ static char *xprintf(const char *fmt, ...)
 	return p;
 }
 
-static void free_secret(char *s)
-{
-	volatile char *p = s;
-
-	if (!s)
-		return;
-	while (*p)
-		*p++ = '\0';
-	free(s);
-}
-
-static const char *env_nonempty(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
-}
-
 static void keys_release(struct keys *k)
 {
 	free(k->id);
-	free_secret(k->secret);
-	free_secret(k->token);
+	jfs_aws_free_secret(k->secret);
+	jfs_aws_free_secret(k->token);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -164,8 +146,8 @@ static void src_free(struct src *s)
 	src_free(s->source);
 	free(s->desc);
 	free(s->key_id);
-	free_secret(s->secret);
-	free_secret(s->token);
+	jfs_aws_free_secret(s->secret);
+	jfs_aws_free_secret(s->token);
 	free(s->command);
 	free(s->role_arn);
 	free(s->session_name);
@@ -178,7 +160,7 @@ static void src_free(struct src *s)
 	free(s->sso_role);
 	free(s->sso_cache);
 	free(s->url);
-	free_secret(s->auth);
+	jfs_aws_free_secret(s->auth);
 	free(s->auth_file);
 	free(s->imds);
 	free(s);
@@ -490,7 +472,7 @@ static int fetch(struct jfs_aws_provider *p, const struct src *s, struct keys *k
 
 static const char *sts_endpoint(const char *region, char *buf, size_t size)
 {
-	const char *e = env_nonempty("AWS_ENDPOINT_URL_STS");
+	const char *e = jfs_aws_env("AWS_ENDPOINT_URL_STS");
 
 	if (e)
 		return e;
@@ -525,8 +507,8 @@ static int sts_answer(long status, struct jfs_strbuf *body, const char *what, st
 	if (!id || !secret || !token || !exp || !jfs_iso_parse(exp, &k->expires_ms)) {
 		ret = jfs_err_set(err, EIO, "%s: the answer holds no credentials", what);
 		free(id);
-		free_secret(secret);
-		free_secret(token);
+		jfs_aws_free_secret(secret);
+		jfs_aws_free_secret(token);
 	} else {
 		k->id = id;
 		k->secret = secret;
@@ -561,7 +543,7 @@ static int fetch_web_identity(struct jfs_aws_provider *p, const struct src *s, s
 	form_add(&form, "RoleArn", s->role_arn);
 	form_add(&form, "RoleSessionName", s->session_name);
 	form_add(&form, "WebIdentityToken", token);
-	free_secret(token);
+	jfs_aws_free_secret(token);
 	r.url = sts_endpoint(s->sts_region, url, sizeof(url));
 	r.body = form.buf;
 	ret = http_do(&r, &status, &body, s->desc, err);
@@ -623,7 +605,7 @@ static int fetch_assume_role(struct jfs_aws_provider *p, const struct src *s, st
 
 static char *home_dir(void)
 {
-	const char *home = env_nonempty("HOME");
+	const char *home = jfs_aws_env("HOME");
 	struct passwd pw, *pwp = NULL;
 	char buf[4096];
 
@@ -639,7 +621,7 @@ static int fetch_sso(struct jfs_aws_provider *p, const struct src *s, struct key
 	const char *hdrs[2] = { NULL, NULL };
 	struct http_req r = { .method = "GET", .headers = hdrs, .timeout_ms = p->timeout_ms };
 	char hex[41], *home, *path, *url, *text;
-	const char *portal = env_nonempty("AWS_ENDPOINT_URL_SSO"), *token;
+	const char *portal = jfs_aws_env("AWS_ENDPOINT_URL_SSO"), *token;
 	json_t *cache, *o;
 	int64_t exp_ms;
 	long status = 0;
@@ -657,7 +639,7 @@ static int fetch_sso(struct jfs_aws_provider *p, const struct src *s, struct key
 		return ret;
 	}
 	cache = json_loads(text, 0, NULL);
-	free_secret(text);
+	jfs_aws_free_secret(text);
 	token = json_string_value(json_object_get(cache, "accessToken"));
 	if (!token || !*token ||
 	    !json_is_string(json_object_get(cache, "expiresAt")) ||
@@ -738,7 +720,7 @@ static int fetch_container(struct jfs_aws_provider *p, const struct src *s, stru
 	if (token) {
 		jfs_strbuf_addf(&hdr, "Authorization: %s", token);
 		hdrs[0] = hdr.buf;
-		free_secret(token);
+		jfs_aws_free_secret(token);
 	}
 	ret = http_do(&r, &status, &body, s->desc, err);
 	wipe(&hdr);
@@ -967,7 +949,7 @@ static const char *pget(const struct files *f, const char *profile, const char *
 
 static bool imds_disabled(void)
 {
-	const char *v = env_nonempty("AWS_EC2_METADATA_DISABLED");
+	const char *v = jfs_aws_env("AWS_EC2_METADATA_DISABLED");
 
 	return v && !strcasecmp(v, "true");
 }
@@ -975,8 +957,8 @@ static bool imds_disabled(void)
 static struct src *src_imds(void)
 {
 	struct src *s = src_new(SRC_IMDS);
-	const char *e = env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *mode = env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	const char *e = jfs_aws_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *mode = jfs_aws_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
 	size_t n;
 
 	if (e)
@@ -1013,8 +995,8 @@ static bool container_host_ok(const char *url)
 /* The container source when its variables are set; NULL (and maybe an error) when not. */
 static struct src *src_container(struct jfs_err *err, int *ret)
 {
-	const char *rel = env_nonempty("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *full = env_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *rel = jfs_aws_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = jfs_aws_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	struct src *s;
 
 	*ret = 0;
@@ -1027,9 +1009,9 @@ static struct src *src_container(struct jfs_err *err, int *ret)
 	}
 	s = src_new(SRC_CONTAINER);
 	s->url = rel ? xprintf("%s%s", ECS_HOST, rel) : xstrdup(full);
-	s->auth_file = xstrdup(env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
+	s->auth_file = xstrdup(jfs_aws_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
 	if (!s->auth_file)
-		s->auth = xstrdup(env_nonempty("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+		s->auth = xstrdup(jfs_aws_env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
 	s->desc = xprintf("container credentials at %s", s->url);
 	return s;
 }
@@ -1045,7 +1027,7 @@ static const char *region_for_sts(const struct files *f, const char *profile)
 {
 	const char *v;
 
-	if ((v = env_nonempty("AWS_REGION")) || (v = env_nonempty("AWS_DEFAULT_REGION")))
+	if ((v = jfs_aws_env("AWS_REGION")) || (v = jfs_aws_env("AWS_DEFAULT_REGION")))
 		return v;
 	if (profile && (v = pget(f, profile, "region")))
 		return v;
@@ -1059,14 +1041,14 @@ static struct src *resolve_profile(const struct files *f, const char *name, int 
 static struct src *named_source(const struct files *f, const char *profile, const char *cs,
 				struct jfs_err *err, int *ret)
 {
-	const char *id = env_nonempty("AWS_ACCESS_KEY_ID");
-	const char *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
+	const char *id = jfs_aws_env("AWS_ACCESS_KEY_ID");
+	const char *secret = jfs_aws_env("AWS_SECRET_ACCESS_KEY");
 	struct src *s;
 
 	*ret = 0;
 	if (!strcmp(cs, "Environment")) {
 		if (id && secret)
-			return src_static(id, secret, env_nonempty("AWS_SESSION_TOKEN"),
+			return src_static(id, secret, jfs_aws_env("AWS_SESSION_TOKEN"),
 					  xstrdup("env"));
 		*ret = jfs_err_set(err, EACCES, "aws profile '%s': credential_source Environment, "
 				   "but AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set", profile);
@@ -1216,7 +1198,7 @@ static struct src *resolve_profile(const struct files *f, const char *name, int 
 
 static char *shared_path(const char *env, const char *rel)
 {
-	const char *v = env_nonempty(env);
+	const char *v = jfs_aws_env(env);
 	char *home, *p;
 
 	if (v && !(v[0] == '~' && v[1] == '/'))
@@ -1230,11 +1212,11 @@ static char *shared_path(const char *env, const char *rel)
 /* The source the chain gives now; NULL and -errno in *@ret when none. */
 static struct src *resolve_chain(struct jfs_err *err, int *ret)
 {
-	const char *id = env_nonempty("AWS_ACCESS_KEY_ID");
-	const char *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
-	const char *tf = env_nonempty("AWS_WEB_IDENTITY_TOKEN_FILE");
-	const char *role = env_nonempty("AWS_ROLE_ARN");
-	const char *prof_env = env_nonempty("AWS_PROFILE");
+	const char *id = jfs_aws_env("AWS_ACCESS_KEY_ID");
+	const char *secret = jfs_aws_env("AWS_SECRET_ACCESS_KEY");
+	const char *tf = jfs_aws_env("AWS_WEB_IDENTITY_TOKEN_FILE");
+	const char *role = jfs_aws_env("AWS_ROLE_ARN");
+	const char *prof_env = jfs_aws_env("AWS_PROFILE");
 	const char *profile = prof_env ? prof_env : "default";
 	struct files f = { 0 };
 	struct src *s = NULL;
@@ -1242,7 +1224,7 @@ static struct src *resolve_chain(struct jfs_err *err, int *ret)
 	*ret = 0;
 	/* 1. environment keys */
 	if (id && secret)
-		return src_static(id, secret, env_nonempty("AWS_SESSION_TOKEN"), xstrdup("env"));
+		return src_static(id, secret, jfs_aws_env("AWS_SESSION_TOKEN"), xstrdup("env"));
 	/* 2. web identity from the environment (EKS) */
 	f.cred_path = shared_path("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
 	f.conf_path = shared_path("AWS_CONFIG_FILE", ".aws/config");
@@ -1252,7 +1234,7 @@ static struct src *resolve_chain(struct jfs_err *err, int *ret)
 		s = src_new(SRC_WEB_IDENTITY);
 		s->token_file = xstrdup(tf);
 		s->role_arn = xstrdup(role);
-		s->session_name = session_name(env_nonempty("AWS_ROLE_SESSION_NAME"));
+		s->session_name = session_name(jfs_aws_env("AWS_ROLE_SESSION_NAME"));
 		s->sts_region = xstrdup(region_for_sts(&f, NULL));
 		s->desc = xprintf("web identity token file %s for role %s "
 				  "(AWS_WEB_IDENTITY_TOKEN_FILE)", tf, role);
