@@ -258,6 +258,11 @@ bool jfs_users_peek(struct jfs *fs, uint64_t slot, bool *exists, int64_t *mtime_
  * the pseudonym, not the id. Malloc()ed. [L]
  */
 char *jfs_users_scrub(struct jfs *fs, const char *text);
+/**
+ * Whether a whole listing was read: until then (the first one streams in
+ * after the mount) a name the table lacks may still come. [L]
+ */
+bool jfs_users_complete(struct jfs *fs);
 /** Whether the user in @slot has its struct jfs_user (which then knows best). [L] */
 bool jfs_users_made(struct jfs *fs, uint64_t slot);
 /**

@@ -370,7 +370,7 @@ static int lookup_root(struct jfs *fs, const char *name, fuse_ino_t *ino)
 		*ino = jfs_ino_make(slot, JFS_SUB_DIR);
 		return 0;
 	}
-	if (fs->change_feed)
+	if (fs->change_feed && jfs_users_complete(fs))
 		return 0; /* the listing is complete and kept fresh */
 	if (known) {
 		/* known, gone when last seen: ask again */

@@ -432,6 +432,11 @@ static int64_t mtime_of(struct jfs *fs, int64_t created_ms, int64_t updated_ms)
 	return updated_ms >= 0 ? updated_ms : created_ms;
 }
 
+bool jfs_users_complete(struct jfs *fs)
+{
+	return fs->users.complete;
+}
+
 bool jfs_users_made(struct jfs *fs, uint64_t slot)
 {
 	return slot < fs->users.nents && fs->users.ents[slot].u;
