@@ -98,7 +98,7 @@ for t in "${targets[@]}"; do
 	"$BUILD/tests/fuzz/fuzz_$t" "${args[@]}" "$work/corpus" >"$work/log" 2>&1 || status=$?
 
 	execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n 1)"
-	stats="$(grep -E '^#[0-9]+.*cov: ' "$work/log" | tail -n 1 || true)"
+	stats="$(grep -a -E '^#[0-9]+.*cov: ' "$work/log" | tail -n 1 || true)"
 	cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$stats")"
 	ft="$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$stats")"
 	# a slow unit (one run over 10 s, often just a busy machine) is no finding
@@ -109,7 +109,7 @@ for t in "${targets[@]}"; do
 	else
 		result=FOUND
 		found=1
-		grep -E 'fuzz: |ERROR: |SUMMARY: |^    #[0-9]+ ' "$work/log" | head -n 30 >&2 || true
+		grep -a -E 'fuzz: |ERROR: |SUMMARY: |^    #[0-9]+ ' "$work/log" | head -n 30 >&2 || true
 		echo "fuzz: $t: exit status $status; log: $work/log" >&2
 	fi
 	line="$(printf '%-14s %-5s %10s execs  cov %5s  ft %6s' "$t" "$result" "${execs:-?}" \
