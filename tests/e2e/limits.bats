@@ -54,9 +54,11 @@ hold() {
 	[ $((during - before)) -lt $((PAD * 40 / 1024)) ]
 }
 
-@test "readers of more large versions than snapshot_max holds: bounded, every read whole" {
-	mount_jfs -o snapshot_max=1000000
+# many_versions RSS_TOO: 4 x 100 readers of four large versions past
+# snapshot_max; with RSS_TOO, the daemon's memory stays bounded too
+many_versions() {
 	local before during id
+	mount_jfs -o snapshot_max=1000000
 	HELD_PIDS=()
 	for id in alice bob carol dave; do big_user "$id"; done
 	before="$(rss_kb)"
@@ -72,8 +74,21 @@ hold() {
 	wait "${HELD_PIDS[@]}"
 	for id in alice bob carol dave; do [ "$(cat "$JFS_TMP/held.$id")" = OK ]; done
 	echo "daemon RSS: $before kB before, $during kB with 4 x 100 readers"
-	[ $((during - before)) -lt $((PAD * 40 / 1024)) ]
+	[ -z "$1" ] || [ $((during - before)) -lt $((PAD * 40 / 1024)) ]
 	grep -q '^jovofs_snapshot_bytes 0$' "$JFS_MNT/.jovofs/metrics"
+	umount_jfs
+}
+
+@test "readers of more large versions than snapshot_max holds: bounded, every read whole" {
+	if [ -n "${JOVOFS_MEASURE_BIN:-}" ]; then
+		# the daemon under test, sanitizers and all; then its memory, taken
+		# of the plain build: renderings made per read by many threads at
+		# once sit in ASan's allocator caches (60 MiB seen in CI)
+		many_versions ""
+		JOVOFS_BIN=$JOVOFS_MEASURE_BIN many_versions rss
+	else
+		many_versions rss
+	fi
 }
 
 # loads: the backend loads the daemon made so far (each one request)
