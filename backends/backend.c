@@ -1,7 +1,10 @@
 #define _GNU_SOURCE /* memmem */
 #include "backends/backend.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,40 @@ void jfs_list_page_release(struct jfs_list_page *page)
 	free(page->entries);
 	free(page->next);
 	memset(page, 0, sizeof(*page));
+}
+
+int jfs_list_times_parse(const json_t *v, const char *part, enum jfs_list_times *out,
+			 struct jfs_err *err)
+{
+	*out = JFS_LIST_TIMES_AUTO;
+	if (!v || (json_is_string(v) && !strcmp(json_string_value(v), "auto")))
+		return 0;
+	if (!json_is_boolean(v))
+		return jfs_err_set(err, EINVAL, "'%s.listTimes' must be true, false or \"auto\"",
+				   part);
+	*out = json_is_true(v) ? JFS_LIST_TIMES_ON : JFS_LIST_TIMES_OFF;
+	return 0;
+}
+
+bool jfs_list_times_want(enum jfs_list_times lt, int64_t users)
+{
+	if (lt != JFS_LIST_TIMES_AUTO)
+		return lt == JFS_LIST_TIMES_ON;
+	return users <= JFS_LIST_TIMES_AUTO_MAX;
+}
+
+json_t *jfs_list_times_json(enum jfs_list_times lt, int64_t users)
+{
+	char buf[128];
+
+	if (lt != JFS_LIST_TIMES_AUTO)
+		return json_boolean(lt == JFS_LIST_TIMES_ON);
+	if (users < 0)
+		return json_string("auto (the times while the count is not known)");
+	snprintf(buf, sizeof(buf), "auto (%s: about %" PRId64 " users, the limit %d)",
+		 jfs_list_times_want(lt, users) ? "the times" : "the key alone", users,
+		 JFS_LIST_TIMES_AUTO_MAX);
+	return json_string(buf);
 }
 
 bool jfs_patch_condition_holds(const struct jfs_patch *patch, const json_t *item)

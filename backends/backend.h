@@ -310,6 +310,28 @@ const struct jfs_backend_ops *jfs_backend_at(size_t i);
 void jfs_list_page_release(struct jfs_list_page *page);
 
 /**
+ * A remote backend's "listTimes": whether a listing of the top brings each
+ * user's createdAt and updatedAt (so `ls -l` needs no load per user) or
+ * the key alone (the cheapest listing there is: on dynalite a third less
+ * time at a million users). AUTO, the default: the times while the store
+ * holds at most JFS_LIST_TIMES_AUTO_MAX users, the key alone above that,
+ * where a whole `ls -l` would be a long wait anyway and find views
+ * (updatedAt>...) answer "who changed lately" on the server.
+ */
+enum jfs_list_times { JFS_LIST_TIMES_AUTO, JFS_LIST_TIMES_ON, JFS_LIST_TIMES_OFF };
+#define JFS_LIST_TIMES_AUTO_MAX 100000
+
+/** Parse @v (NULL: AUTO) of config part @part: true, false or "auto". */
+int jfs_list_times_parse(const json_t *v, const char *part, enum jfs_list_times *out,
+			 struct jfs_err *err);
+
+/** Whether a listing brings the times, the store holding about @users (-1: unknown). */
+bool jfs_list_times_want(enum jfs_list_times lt, int64_t users);
+
+/** For describe(): true, false, or "auto (...)" saying what the next listing does. */
+json_t *jfs_list_times_json(enum jfs_list_times lt, int64_t users);
+
+/**
  * Whether @patch's condition holds on @item (NULL: no item).
  */
 bool jfs_patch_condition_holds(const struct jfs_patch *patch, const json_t *item);

@@ -80,7 +80,9 @@ struct ddb_store {
 	char *billing_mode; /* "PROVISIONED" or "PAY_PER_REQUEST" */
 	int64_t rcu, wcu;
 	unsigned segments; /* a listing's or find's parallel Scan segments (TotalSegments) */
-	bool list_times;   /* a listing also projects createdAt, updatedAt (listTimes) */
+	enum jfs_list_times list_times; /* a listing also projects createdAt, updatedAt */
+	int64_t users;     /* atomic: items in the table as last seen (a whole listing, else
+			    * DescribeTable's ItemCount), -1: not known; for list_times */
 	char *region;
 	char *endpoint; /* as configured, for messages and describe() */
 	char *url;      /* endpoint with a path */
@@ -1305,7 +1307,8 @@ static json_t *find_request(struct ddb_store *s, const struct jfs_filter *f, boo
 	*project = false;
 	if (!f) {
 		/* the listing: the key, and the times ls -l shows without a load per user */
-		if (s->list_times && strcmp(s->pk, "createdAt") && strcmp(s->pk, "updatedAt"))
+		if (jfs_list_times_want(s->list_times, __atomic_load_n(&s->users, __ATOMIC_RELAXED)) &&
+		    strcmp(s->pk, "createdAt") && strcmp(s->pk, "updatedAt"))
 			jfs_strbuf_addf(&proj, ", %s, %s", expr_name(&x, "createdAt"),
 					expr_name(&x, "updatedAt"));
 	} else {
@@ -1345,10 +1348,12 @@ struct scan_run {
 	struct ddb_store *s;
 	json_t *req;           /* read-only while the segments run */
 	bool listing;          /* no filter: the root's listing */
+	bool auto_times;       /* a listing that projects the times by listTimes auto */
 	bool project;
 	jfs_found_fn *fn;
 	void *data;
 	int stop;              /* atomic: a segment failed, or fn asked to stop */
+	int64_t found;         /* atomic: entries handed to fn */
 	pthread_mutex_t lock;  /* guards ret and err */
 	int ret;
 	struct jfs_err err;
@@ -1440,6 +1445,7 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 	struct jfs_found *found = NULL;
 	uint64_t *seen = NULL;
 	size_t nseen = 0, pages = 0;
+	bool times = run->auto_times;
 	struct jfs_err err;
 	size_t n, i;
 	int ret = 0;
@@ -1461,6 +1467,7 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 		if (!found)
 			abort();
 		ret = scan_page(run, items, found, &n, &err);
+		__atomic_add_fetch(&run->found, (int64_t)n, __ATOMIC_RELAXED);
 		/* an empty page too: the caller may be stopping (an unmount) */
 		if (!ret && run->fn(run->data, found, n))
 			ret = jfs_err_set(&err, ECANCELED, "the caller stopped the scan");
@@ -1482,6 +1489,18 @@ static void scan_segment(struct scan_run *run, unsigned segment)
 		}
 		json_object_set(req, "ExclusiveStartKey", last);
 		json_object_del(req, "Limit"); /* then pages of 1 MB, DynamoDB's most */
+		if (times && __atomic_load_n(&run->found, __ATOMIC_RELAXED) >
+					       JFS_LIST_TIMES_AUTO_MAX) {
+			/*
+			 * The table is larger than its ItemCount said (DynamoDB
+			 * updates it every six hours or so, dynalite never): the
+			 * rest by the key alone, their times learnt on a load.
+			 */
+			json_object_set_new(req, "ProjectionExpression", json_string("#pk"));
+			json_object_set_new(req, "ExpressionAttributeNames",
+					    json_pack("{s:s}", "#pk", s->pk));
+			times = false;
+		}
 		json_decref(resp);
 		resp = NULL;
 	}
@@ -1511,6 +1530,8 @@ static int ddb_find(struct jfs_store *st, const struct jfs_filter *f, jfs_found_
 
 	run.req = find_request(s, f, &run.project);
 	run.listing = !f;
+	run.auto_times = !f && s->list_times == JFS_LIST_TIMES_AUTO &&
+			 json_object_size(json_object_get(run.req, "ExpressionAttributeNames")) > 1;
 	pthread_mutex_init(&run.lock, NULL);
 	segs = calloc(s->segments, sizeof(*segs));
 	if (!segs)
@@ -1535,6 +1556,8 @@ static int ddb_find(struct jfs_store *st, const struct jfs_filter *f, jfs_found_
 	free(segs);
 	json_decref(run.req);
 	pthread_mutex_destroy(&run.lock);
+	if (!f && !run.ret)
+		__atomic_store_n(&s->users, run.found, __ATOMIC_RELAXED);
 	if (run.ret && err)
 		*err = run.err;
 	return run.ret;
@@ -1630,6 +1653,12 @@ static int ensure_table(struct ddb_store *s, struct jfs_err *err)
 		status = json_string_value(json_object_get(json_object_get(resp, "Table"),
 							   "TableStatus"));
 		if (status && !strcmp(status, "ACTIVE")) {
+			json_t *count = json_object_get(json_object_get(resp, "Table"), "ItemCount");
+
+			/* updated by DynamoDB about every six hours: an estimate */
+			if (json_is_integer(count) && json_integer_value(count) >= 0)
+				__atomic_store_n(&s->users, (int64_t)json_integer_value(count),
+						 __ATOMIC_RELAXED);
 			ret = check_key_schema(s, json_object_get(resp, "Table"), err);
 			json_decref(resp);
 			break;
@@ -1887,7 +1916,8 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	struct ddb_store *s;
 	int64_t rcu = 2, wcu = 2;
 	unsigned segments = DDB_SEGMENTS;
-	bool create = true, list_times = true;
+	enum jfs_list_times list_times;
+	bool create = true;
 	int ret;
 
 	*out = NULL;
@@ -1940,10 +1970,9 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 					   "number from 1 to %d", DDB_SEGMENTS_MAX);
 		segments = (unsigned)d;
 	}
-	v = json_object_get(conf, "listTimes");
-	if (v && !json_is_boolean(v))
-		return jfs_err_set(err, EINVAL, "'dynamodb.listTimes' must be true or false");
-	list_times = !v || json_is_true(v);
+	ret = jfs_list_times_parse(json_object_get(conf, "listTimes"), "dynamodb", &list_times, err);
+	if (ret)
+		return ret;
 	v = json_object_get(table, "createTableOnInit");
 	if (v && !json_is_boolean(v))
 		return jfs_err_set(err, EINVAL, "'dynamodb.table.createTableOnInit' must be "
@@ -1986,6 +2015,7 @@ static int ddb_open(const json_t *conf, const struct jfs_store_options *opts,
 	s->wcu = wcu;
 	s->segments = segments;
 	s->list_times = list_times;
+	s->users = -1;
 
 	/*
 	 * Reading the environment and the shared files is no network: which
@@ -2040,7 +2070,9 @@ static void ddb_describe(struct jfs_store *st, json_t *out)
 	jfs_aws_provider_source(s->creds, src, sizeof(src));
 	jfs_aws_provider_stats(s->creds, &cs);
 	json_object_set_new(out, "totalSegments", json_integer(s->segments));
-	json_object_set_new(out, "listTimes", json_boolean(s->list_times));
+	json_object_set_new(out, "listTimes",
+			    jfs_list_times_json(s->list_times,
+						__atomic_load_n(&s->users, __ATOMIC_RELAXED)));
 	json_object_set_new(out, "region", s->region ? json_string(s->region) :
 			    json_string("(from the instance metadata)"));
 	if (s->endpoint)

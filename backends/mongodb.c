@@ -84,7 +84,9 @@ struct mongo_store {
 	bool wc_fallback_allowed;    /* majority was our default, not the user's */
 	atomic_bool wc_use_w1;
 	bool user_socket_timeout;   /* the URI sets socketTimeoutMS: listings keep it */
-	bool list_times;            /* a listing also brings createdAt, updatedAt (listTimes) */
+	enum jfs_list_times list_times; /* a listing also brings createdAt, updatedAt */
+	_Atomic int64_t users;      /* documents as the last whole listing (else the
+				     * server's estimate) counted, -1: not known */
 	mongoc_client_pool_t *pool; /* point requests: socket timeout opts.timeout_ms */
 	mongoc_client_pool_t *list_pool;
 	pthread_mutex_t list_lock;  /* protects lists */
@@ -426,12 +428,11 @@ static int mongo_open(const json_t *conf, const struct jfs_store_options *opts,
 	if (!ms->coll_name)
 		ms->coll_name = strdup(MONGO_DEFAULT_COLLECTION);
 
-	v = json_object_get(conf, "listTimes");
-	if (v && !json_is_boolean(v)) {
-		ret = jfs_err_set(err, EINVAL, "mongodb: 'listTimes' must be true or false");
+	ret = jfs_list_times_parse(json_object_get(conf, "listTimes"), "mongodb", &ms->list_times,
+				   err);
+	if (ret)
 		goto out_free;
-	}
-	ms->list_times = !v || json_is_true(v);
+	atomic_store(&ms->users, -1);
 
 	v = json_object_get(conf, "writeConcern");
 	if (v) {
@@ -1141,6 +1142,7 @@ struct find_arg {
 	bool project;      /* entries carry partial items */
 	jfs_found_fn *fn;
 	void *data;
+	int64_t found;     /* entries handed to fn by the last try */
 };
 
 /* The query and options of a find (@f NULL: the listing) into @a. */
@@ -1176,7 +1178,7 @@ static void find_query(struct mongo_store *ms, struct find_arg *a, const struct 
 	if (!whole) {
 		BSON_APPEND_DOCUMENT_BEGIN(&a->opts, "projection", &proj);
 		BSON_APPEND_INT32(&proj, "_id", 1);
-		if (!f && ms->list_times) {
+		if (!f && jfs_list_times_want(ms->list_times, atomic_load(&ms->users))) {
 			/* the listing: the times ls -l shows without a load per user */
 			BSON_APPEND_INT32(&proj, "createdAt", 1);
 			BSON_APPEND_INT32(&proj, "updatedAt", 1);
@@ -1195,6 +1197,18 @@ static void find_query(struct mongo_store *ms, struct find_arg *a, const struct 
 	BSON_APPEND_INT32(&a->opts, "batchSize", MONGO_FIND_FIRST_BATCH);
 }
 
+/* The server's estimate of the collection's size, for listTimes auto (ms->users). */
+static int op_estimate(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
+		       bson_error_t *be, struct jfs_err *err)
+{
+	int64_t n = mongoc_collection_estimated_document_count(call->coll, NULL, NULL, NULL, be);
+
+	if (n < 0)
+		return MONGO_DRIVER_ERROR;
+	atomic_store(&ms->users, n);
+	return 0;
+}
+
 static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
 		   bson_error_t *be, struct jfs_err *err)
 {
@@ -1209,6 +1223,7 @@ static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, 
 
 	if (!found)
 		abort();
+	a->found = 0; /* a retry starts again */
 	cursor = mongoc_collection_find_with_opts(call->coll, &a->filter, &a->opts, NULL);
 	for (;;) {
 		bool more = mongoc_cursor_next(cursor, &doc);
@@ -1241,6 +1256,7 @@ static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, 
 			if (++n < MONGO_FIND_PAGE)
 				continue;
 		}
+		a->found += (int64_t)n;
 		if (n && a->fn(a->data, found, n))
 			ret = jfs_err_set(err, ECANCELED, "the caller stopped the find");
 		for (i = 0; i < n; i++) {
@@ -1270,6 +1286,15 @@ static int mongo_find(struct jfs_store *st, const struct jfs_filter *f, jfs_foun
 	struct find_arg a = { .fn = fn, .data = data };
 	int ret;
 
+	if (!f && ms->list_times == JFS_LIST_TIMES_AUTO && atomic_load(&ms->users) < 0) {
+		struct jfs_err e;
+
+		/* one try: a server that is down fails the listing itself */
+		jfs_err_clear(&e);
+		if (mongo_run_for(ms, ms->list_pool, 0, "count the documents of", ms->coll_name,
+				  op_estimate, NULL, &e))
+			jfs_log(LOG_DEBUG, "mongodb: no estimate for listTimes auto: %s", e.msg);
+	}
 	find_query(ms, &a, f);
 	{
 		/* once per find: what the server is asked, for -d */
@@ -1282,6 +1307,8 @@ static int mongo_find(struct jfs_store *st, const struct jfs_filter *f, jfs_foun
 	}
 	ret = mongo_run_for(ms, ms->list_pool, ms->opts.retry_ms, f ? "find users in" : "list",
 			    ms->coll_name, op_find, &a, err);
+	if (!f && !ret)
+		atomic_store(&ms->users, a.found);
 	bson_destroy(&a.filter);
 	bson_destroy(&a.opts);
 	return ret;
@@ -1609,7 +1636,8 @@ static void mongo_describe(struct jfs_store *st, json_t *out)
 	else
 		wcj = json_integer(w);
 	json_object_set_new(out, "writeConcern", wcj);
-	json_object_set_new(out, "listTimes", json_boolean(ms->list_times));
+	json_object_set_new(out, "listTimes",
+			    jfs_list_times_json(ms->list_times, atomic_load(&ms->users)));
 }
 
 static void mongo_summary(struct jfs_store *st, json_t *out)

@@ -3,13 +3,18 @@
 # bench/RESULTS.md) on dynalite, listed, searched (find views) and looked up
 # through a jovofs mount, next to awscli doing the same work.
 #
-#   bench/dynamodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S "1 2 8"] [-K] [-d DIR]
+#   bench/dynamodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S "1 2 8"] [-K] [-T] [-d DIR]
 #
 # Prints one line per figure: what, seconds through the mount, seconds with
 # awscli, and the ratio (awscli / mount: above 1 means the mount is faster);
 # then the daemon's memory, how soon the mount answered, and (-S) the cold
-# listing with other numbers of parallel Scan segments, and (-K) with the
-# key column alone (dynamodb.listTimes false). -d keeps dynalite's data in
+# listing with other numbers of parallel Scan segments, (-K) with the key
+# column alone (dynamodb.listTimes false) and (-T) with the times
+# (listTimes true) and its `ls -l`. The daemon's CPU seconds next to a
+# cold figure say how much of it was the mount's own work. With the default
+# listTimes (auto) a table of more than 100,000 users is listed by its key
+# column alone, and `ls -l` of the root is then left out (it would load
+# every record). -d keeps dynalite's data in
 # DIR and seeds only when DIR holds no table of that size (a million users
 # take minutes to seed). Everything else runs on
 # loopback and is removed at the end. Ratios are from one run: a benchmark,
@@ -22,17 +27,19 @@ users=100000
 lookups=200
 segs_also=""
 keys_only=
+with_times=
 data_dir=
 bin="${JOVOFS_BIN:-$repo/build/jovofs}"
-while getopts 'n:l:b:S:Kd:' o; do
+while getopts 'n:l:b:S:KTd:' o; do
 	case $o in
 	n) users=$OPTARG ;;
 	l) lookups=$OPTARG ;;
 	b) bin=$OPTARG ;;
 	S) segs_also=$OPTARG ;;
 	K) keys_only=1 ;;
+	T) with_times=1 ;;
 	d) data_dir=$OPTARG ;;
-	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S SEGMENTS...] [-K] [-d DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-S SEGMENTS...] [-K] [-T] [-d DIR]" >&2; exit 2 ;;
 	esac
 done
 [[ -x $bin ]] || { echo "jovofs binary '$bin' not found (build it or pass -b)" >&2; exit 1; }
@@ -159,6 +166,8 @@ row() {
 		"$(echo "$3 / $2" | bc -l)"
 }
 rss() { awk -v k="$1:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/$jfs_pid/status"; }
+# the daemon's CPU seconds so far (user + system)
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$jfs_pid/stat"; }
 
 # mount_jfs [OPTIONS...]: start the daemon, wait until the mount answers; t_start is when it started
 mount_jfs() {
@@ -224,6 +233,7 @@ first=$(first_entry)
 secs list_rest count_ls
 list_cold=$(echo "$(now) - $t_start" | bc)
 rss_list=$(rss VmRSS)
+cpu_list=$(cpu)
 secs list_warm count_ls
 secs list_aws aws_count
 secs list_aws_keys aws_keys
@@ -231,18 +241,23 @@ row "ls | wc -l of $users users, cold (from the start)" "$list_cold" "$list_aws"
 row "ls | wc -l, warm" "$list_warm" "$list_aws"
 row "  ... vs awscli scan of the key column" "$list_cold" "$list_aws_keys"
 printf '# mount ready %.3f s after the start, first entry of ls %.3f s after it;' "$ready" "$first"
-printf ' RSS after the listing %s\n' "$rss_list"
+printf ' RSS after the listing %s; the daemon used %s s of CPU for it\n' "$rss_list" "$cpu_list"
 
 # find views: an exact condition (key column only) and one JavaScript compares across types
 want_eq=$((users / 1000)) want_ge=$((users / 1000 * 5))
+c0=$(cpu)
 secs view_eq count_view 'user.data.score=500' "$want_eq"
+cpu_eq=$(echo "$(cpu) - $c0" | bc)
 secs view_eq_warm count_view 'user.data.score=500' "$want_eq"
 secs aws_eq aws_filter '#u.#d.#s = :v' '{":v":{"N":"500"}}' "$want_eq"
 row "find view user.data.score=500 ($want_eq users)" "$view_eq" "$aws_eq"
 row "  ... warm (its results kept)" "$view_eq_warm" "$aws_eq"
+c0=$(cpu)
 secs view_ge count_view 'user.data.score>=995' "$want_ge"
+cpu_ge=$(echo "$(cpu) - $c0" | bc)
 secs aws_ge aws_filter '#u.#d.#s >= :v' '{":v":{"N":"995"}}' "$want_ge"
 row "find view user.data.score>=995 ($want_ge users)" "$view_ge" "$aws_ge"
+printf '# the daemon used %s s and %s s of CPU for the two cold views\n' "$cpu_eq" "$cpu_ge"
 
 # lookups: random ids, cold (never read) then warm
 mapfile -t ids < <(shuf -i 0-$((users - 1)) -n "$lookups" --random-source=<(yes) |
@@ -262,8 +277,12 @@ secs look_aws get_each
 row "cat user.json of $lookups users (cold)" "$look_cold" "$look_aws"
 row "cat user.json of $lookups users (warm)" "$look_warm" "$look_aws"
 
-secs lsl ls -l "$work/mnt"
-printf '# ls -l of the root (times from the listing, no record loaded): %.3f s\n' "$lsl"
+if ((users <= 100000)); then
+	secs lsl ls -l "$work/mnt"
+	printf '# ls -l of the root (times from the listing, no record loaded): %.3f s\n' "$lsl"
+else
+	echo "# ls -l of the root left out: listTimes auto lists $users users by the key alone (-T measures the times)"
+fi
 printf '# daemon memory: peak RSS %s, RSS now %s\n' "$(rss VmHWM)" "$(rss VmRSS)"
 umount_jfs
 
@@ -283,6 +302,18 @@ if [[ -n $keys_only ]]; then
 	secs seg_time count_ls
 	printf '# listTimes false (key column only): ls | wc -l cold %.3f s from the start, peak RSS %s\n' \
 		"$(echo "$(now) - $t_start" | bc)" "$(rss VmHWM)"
+	umount_jfs
+fi
+# the cold listing with the times, and ls -l from them
+if [[ -n $with_times ]]; then
+	jq '.dynamodb.listTimes = true' "$work/config.json" >"$work/config.times" &&
+		mv "$work/config.times" "$work/config.json"
+	mount_jfs
+	secs seg_time count_ls
+	printf '# listTimes true (key and times): ls | wc -l cold %.3f s from the start, CPU %s s, peak RSS %s\n' \
+		"$(echo "$(now) - $t_start" | bc)" "$(cpu)" "$(rss VmHWM)"
+	secs lsl ls -l "$work/mnt"
+	printf '# ... then ls -l of the root (times from the listing, no record loaded): %.3f s\n' "$lsl"
 	umount_jfs
 fi
 if grep -Eq 'error|warning' "$work/jovofs.log"; then

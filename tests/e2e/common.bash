@@ -408,6 +408,17 @@ assert_updated_since() {
 	}
 }
 
+# Retry CMD... for up to 5 s until it succeeds (for what a daemon thread
+# finishes just after the reply the test saw); fail with its last output.
+eventually() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
 # not CMD...: succeed when CMD fails. Use instead of "! CMD", which bash's
 # errexit ignores, so it could never fail a test.
 not() {

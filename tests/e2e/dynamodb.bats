@@ -410,6 +410,41 @@ raw_field() {
 	[ "$(jq -c 'select(.target == "DynamoDB_20120810.Scan") | .body | select(has("FilterExpression") | not) | .Segment' "$b" | sort -u | wc -l)" = 3 ]
 }
 
+@test "dynamodb: listTimes: a small table's listing projects the key and the times (auto), false the key alone" {
+	seed_json "[$(item alice), $(item bob)]"
+	ddb_proxy_start
+	make_config_endpoint "$JFS_PROXY_ENDPOINT"
+	local b="$JFS_PROXY_MODE.bodies"
+	: >"$b"
+	mount_jfs
+	[ "$(ls "$JFS_MNT" | tr '\n' ' ')" = "alice bob " ]
+	# auto: DescribeTable's ItemCount, then the listing's own count, is under the limit
+	[ "$(jq -r 'select(.target == "DynamoDB_20120810.Scan") | .body |
+		[.ExpressionAttributeNames[(.ProjectionExpression | split(", "))[]]] | join(",")' "$b" | sort -u)" = \
+		userId,createdAt,updatedAt ]
+	# (the count is taken as the listing's last page has gone to ls)
+	eventually jq -e '.dynamodb.listTimes | startswith("auto (the times: about 2 users")' \
+		"$JFS_MNT/.jovofs/config"
+	[ "$(stat -c %Y "$JFS_MNT/alice")" = "$(date -d 2026-01-02T03:04:05.678Z +%s)" ]
+	umount_jfs
+	jq '.dynamodb.listTimes = false' "$JFS_CONFIG" >"$JFS_CONFIG.new"
+	mv "$JFS_CONFIG.new" "$JFS_CONFIG"
+	: >"$b"
+	mount_jfs
+	[ "$(ls "$JFS_MNT" | tr '\n' ' ')" = "alice bob " ]
+	[ "$(jq -r 'select(.target == "DynamoDB_20120810.Scan") | .body |
+		.ExpressionAttributeNames[.ProjectionExpression]' "$b" | sort -u)" = userId ]
+	[ "$(jq .dynamodb.listTimes "$JFS_MNT/.jovofs/config")" = false ]
+	# the times then come from the record
+	[ "$(stat -c %Y "$JFS_MNT/alice")" = "$(date -d 2026-01-02T03:04:05.678Z +%s)" ]
+	umount_jfs
+	jq '.dynamodb.listTimes = "sometimes"' "$JFS_CONFIG" >"$JFS_CONFIG.new"
+	mv "$JFS_CONFIG.new" "$JFS_CONFIG"
+	run "$JOVOFS_BIN" --check -o "config=$JFS_CONFIG"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"'dynamodb.listTimes' must be true, false or \"auto\""* ]]
+}
+
 # --- table and config ---------------------------------------------------
 
 @test "dynamodb: a missing table is created (createTableOnInit) and used once ACTIVE" {

@@ -281,6 +281,35 @@ seed_typed() {
 		grep -q '"projection" : { "_id" : 1, "user.data.score" : 1 }'
 }
 
+@test "mongodb: listTimes: a small collection's listing brings the times (auto), false the _id alone" {
+	seed_json "[$(item alice), $(item bob)]"
+	mount_jfs -d
+	ls "$JFS_MNT" >/dev/null
+	# auto at this size: the times come with the ids, and .jovofs/config says why
+	grep 'mongodb: find { } ' "$JFS_LOG" |
+		grep -q '"projection" : { "_id" : 1, "createdAt" : 1, "updatedAt" : 1 }'
+	# (the count is taken as the listing's last page has gone to ls)
+	eventually jq -e '.mongodb.listTimes | startswith("auto (the times: about 2 users")' \
+		"$JFS_MNT/.jovofs/config"
+	[ "$(stat -c %Y "$JFS_MNT/alice")" = "$(date -d 2026-01-02T03:04:05.678Z +%s)" ]
+	umount_jfs
+	jq '.mongodb.listTimes = false' "$JFS_CONFIG" >"$JFS_CONFIG.new"
+	mv "$JFS_CONFIG.new" "$JFS_CONFIG"
+	: >"$JFS_LOG"
+	mount_jfs -d
+	[ "$(ls "$JFS_MNT" | tr '\n' ' ')" = "alice bob " ]
+	grep 'mongodb: find { } ' "$JFS_LOG" | grep -q '"projection" : { "_id" : 1 }, "batchSize"'
+	[ "$(jq .mongodb.listTimes "$JFS_MNT/.jovofs/config")" = false ]
+	# the times then come from the record
+	[ "$(stat -c %Y "$JFS_MNT/alice")" = "$(date -d 2026-01-02T03:04:05.678Z +%s)" ]
+	umount_jfs
+	jq '.mongodb.listTimes = "sometimes"' "$JFS_CONFIG" >"$JFS_CONFIG.new"
+	mv "$JFS_CONFIG.new" "$JFS_CONFIG"
+	run "$JOVOFS_BIN" --check -o "config=$JFS_CONFIG"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"'mongodb.listTimes' must be true, false or \"auto\""* ]]
+}
+
 @test "mongodb: Decimal128, NaN, -0 and nested arrays round-trip (real mongod only)" {
 	[[ -n "${JFS_MONGO_EXTERNAL:-}" ]] || skip "FerretDB 1.24 stores no Decimal128, NaN, -0.0 or nested arrays"
 	mongodb_js '

@@ -426,6 +426,49 @@ static void test_find(void)
 	jfs_backend_memstore.close(&ms->base);
 }
 
+/* listTimes: true, false, "auto"; auto's limit; what describe() says */
+static void test_list_times(void)
+{
+	enum jfs_list_times lt;
+	struct jfs_err err;
+	json_t *v, *d;
+
+	CHECK(jfs_list_times_parse(NULL, "dynamodb", &lt, &err) == 0 && lt == JFS_LIST_TIMES_AUTO);
+	v = json_string("auto");
+	CHECK(jfs_list_times_parse(v, "dynamodb", &lt, &err) == 0 && lt == JFS_LIST_TIMES_AUTO);
+	json_decref(v);
+	CHECK(jfs_list_times_parse(json_true(), "dynamodb", &lt, &err) == 0 &&
+	      lt == JFS_LIST_TIMES_ON);
+	CHECK(jfs_list_times_parse(json_false(), "dynamodb", &lt, &err) == 0 &&
+	      lt == JFS_LIST_TIMES_OFF);
+	v = json_string("sometimes");
+	CHECK(jfs_list_times_parse(v, "mongodb", &lt, &err) == -EINVAL);
+	CHECK_STR(err.msg, "'mongodb.listTimes' must be true, false or \"auto\"");
+	json_decref(v);
+	v = json_integer(1);
+	CHECK(jfs_list_times_parse(v, "dynamodb", &lt, &err) == -EINVAL);
+	json_decref(v);
+
+	/* auto: the times up to the limit and while the size is not known */
+	CHECK(jfs_list_times_want(JFS_LIST_TIMES_AUTO, -1));
+	CHECK(jfs_list_times_want(JFS_LIST_TIMES_AUTO, 0));
+	CHECK(jfs_list_times_want(JFS_LIST_TIMES_AUTO, JFS_LIST_TIMES_AUTO_MAX));
+	CHECK(!jfs_list_times_want(JFS_LIST_TIMES_AUTO, JFS_LIST_TIMES_AUTO_MAX + 1));
+	CHECK(!jfs_list_times_want(JFS_LIST_TIMES_AUTO, 1000000));
+	CHECK(jfs_list_times_want(JFS_LIST_TIMES_ON, 1000000));
+	CHECK(!jfs_list_times_want(JFS_LIST_TIMES_OFF, 2));
+
+	d = jfs_list_times_json(JFS_LIST_TIMES_AUTO, 1000000);
+	CHECK_STR(json_string_value(d), "auto (the key alone: about 1000000 users, the limit 100000)");
+	json_decref(d);
+	d = jfs_list_times_json(JFS_LIST_TIMES_AUTO, 2);
+	CHECK_STR(json_string_value(d), "auto (the times: about 2 users, the limit 100000)");
+	json_decref(d);
+	d = jfs_list_times_json(JFS_LIST_TIMES_OFF, 2);
+	CHECK(json_is_false(d));
+	json_decref(d);
+}
+
 int main(void)
 {
 	struct jfs_err err;
@@ -442,6 +485,7 @@ int main(void)
 	test_expiry();
 	test_projection();
 	test_find();
+	test_list_times();
 	jfs_policy_config_release(&cfg_default);
 	jfs_policy_config_release(&cfg_all);
 	return check_report();
