@@ -6,12 +6,16 @@
 # searched (find views) and looked up through a jovofs mount, next to the
 # official Node driver doing the same work.
 #
-#   bench/mongodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-s]
+#   bench/mongodb_bench.sh [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-s] [-T]
 #
 # -s runs FerretDB's SQLite handler instead (it scans the collection for
 # every _id lookup: 1.4 s each at 100k users). JOVOFS_TEST_MONGODB_URI runs
 # it against a real mongod instead (a database jovofs_bench is created there
-# and dropped at the end).
+# and dropped at the end). -T also measures a cold listing with the times
+# (mongodb.listTimes true) and its `ls -l`: with the default (auto) more
+# than 100,000 users are listed by _id alone and `ls -l` of the root is left
+# out (it would load every record). The daemon's CPU seconds next to a cold
+# figure say how much of it was the mount's own work.
 #
 # Prints one line per figure: what, seconds through the mount, seconds with
 # the Node driver, and the ratio (driver / mount: above 1 means the mount is
@@ -25,14 +29,16 @@ repo="$(cd "$here/.." && pwd)"
 users=100000
 lookups=200
 sqlite=
+with_times=
 bin="${JOVOFS_BIN:-$repo/build/jovofs}"
-while getopts 'n:l:b:s' o; do
+while getopts 'n:l:b:sT' o; do
 	case $o in
 	n) users=$OPTARG ;;
 	l) lookups=$OPTARG ;;
 	b) bin=$OPTARG ;;
 	s) sqlite=1 ;;
-	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-s]" >&2; exit 2 ;;
+	T) with_times=1 ;;
+	*) echo "usage: $0 [-n USERS] [-l LOOKUPS] [-b JOVOFS_BIN] [-s] [-T]" >&2; exit 2 ;;
 	esac
 done
 ((lookups <= users)) || lookups=$users
@@ -153,6 +159,8 @@ row() {
 		"$(echo "$3 / $2" | bc -l)"
 }
 rss() { awk -v k="$1:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/$jfs_pid/status"; }
+# the daemon's CPU seconds so far (user + system)
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$jfs_pid/stat"; }
 mount_jfs() {
 	t_start=$(now)
 	"$bin" -f -o "config=$work/config.json" -o cache_timeout=600 "$work/mnt" \
@@ -212,22 +220,28 @@ first=$(first_entry)
 secs list_rest count_ls
 list_cold=$(echo "$(now) - $t_start" | bc)
 rss_list=$(rss VmRSS)
+cpu_list=$(cpu)
 secs list_warm count_ls
 list_node=$(driver_find '{}' "$users")
 row "ls | wc -l of $users users, cold (from the start)" "$list_cold" "$list_node"
 row "ls | wc -l, warm" "$list_warm" "$list_node"
 printf '# mount ready %.3f s after the start, first entry of ls %.3f s after it;' "$ready" "$first"
-printf ' RSS after the listing %s\n' "$rss_list"
+printf ' RSS after the listing %s; the daemon used %s s of CPU for it\n' "$rss_list" "$cpu_list"
 
 want_eq=$((users / 1000)) want_ge=$((users / 1000 * 5))
+c0=$(cpu)
 secs view_eq count_view 'user.data.score=500' "$want_eq"
+cpu_eq=$(echo "$(cpu) - $c0" | bc)
 secs view_eq_warm count_view 'user.data.score=500' "$want_eq"
 node_eq=$(driver_find '{"user.data.score":500}' "$want_eq")
 row "find view user.data.score=500 ($want_eq users)" "$view_eq" "$node_eq"
 row "  ... warm (its results kept)" "$view_eq_warm" "$node_eq"
+c0=$(cpu)
 secs view_ge count_view 'user.data.score>=995' "$want_ge"
+cpu_ge=$(echo "$(cpu) - $c0" | bc)
 node_ge=$(driver_find '{"user.data.score":{"$gte":995}}' "$want_ge")
 row "find view user.data.score>=995 ($want_ge users)" "$view_ge" "$node_ge"
+printf '# the daemon used %s s and %s s of CPU for the two cold views\n' "$cpu_eq" "$cpu_ge"
 
 shuf -i 0-$((users - 1)) -n "$lookups" --random-source=<(yes) |
 	while read -r i; do id_of "$i"; echo; done >"$work/ids"
@@ -239,13 +253,30 @@ look_node=$(driver_lookups "$work/ids")
 row "cat user.json of $lookups users (cold)" "$look_cold" "$look_node"
 row "cat user.json of $lookups users (warm)" "$look_warm" "$look_node"
 
-secs lsl ls -l "$work/mnt"
-printf '# ls -l of the root (times from the listing, no record loaded): %.3f s\n' "$lsl"
+if ((users <= 100000)); then
+	secs lsl ls -l "$work/mnt"
+	printf '# ls -l of the root (times from the listing, no record loaded): %.3f s\n' "$lsl"
+else
+	echo "# ls -l of the root left out: listTimes auto lists $users users by _id alone (-T measures the times)"
+fi
 printf '# daemon memory: peak RSS %s, RSS now %s\n' "$(rss VmHWM)" "$(rss VmRSS)"
 
 fusermount3 -u "$work/mnt"
 wait "$jfs_pid" || true
 jfs_pid=
+if [[ -n $with_times ]]; then
+	jq '.mongodb.listTimes = true' "$work/config.json" >"$work/config.times" &&
+		mv "$work/config.times" "$work/config.json"
+	mount_jfs
+	secs list_times count_ls
+	printf '# listTimes true (_id and times): ls | wc -l cold %.3f s from the start, CPU %s s, peak RSS %s\n' \
+		"$(echo "$(now) - $t_start" | bc)" "$(cpu)" "$(rss VmHWM)"
+	secs lsl ls -l "$work/mnt"
+	printf '# ... then ls -l of the root (times from the listing, no record loaded): %.3f s\n' "$lsl"
+	fusermount3 -u "$work/mnt"
+	wait "$jfs_pid" || true
+	jfs_pid=
+fi
 if grep -Eq 'error|warning' "$work/jovofs.log"; then
 	echo "# daemon log:" >&2
 	grep -E 'error|warning' "$work/jovofs.log" | head -20 >&2
