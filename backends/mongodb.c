@@ -86,10 +86,12 @@ struct mongo_store {
 	bool user_socket_timeout;   /* the URI sets socketTimeoutMS: listings keep it */
 	enum jfs_list_times list_times; /* a listing also brings createdAt, updatedAt */
 	/*
-	 * Documents the last whole listing counted, before the first one
-	 * collStats' count; -1: not known. (Not estimatedDocumentCount:
-	 * FerretDB counts every document for it, 196 s at a million; its
-	 * collStats takes PostgreSQL's estimate, 0.3 s.)
+	 * Documents the last whole listing counted; -1: none yet, and the
+	 * first listing brings the times. No count is asked before it: the
+	 * first entry must come at once, and FerretDB 1.24 answered
+	 * estimatedDocumentCount after 196 s at a million documents, and
+	 * a first listing that asked collStats first had its first entry
+	 * after 107 s on a table just loaded.
 	 */
 	_Atomic int64_t users;
 	mongoc_client_pool_t *pool; /* point requests: socket timeout opts.timeout_ms */
@@ -1202,26 +1204,6 @@ static void find_query(struct mongo_store *ms, struct find_arg *a, const struct 
 	BSON_APPEND_INT32(&a->opts, "batchSize", MONGO_FIND_FIRST_BATCH);
 }
 
-/* collStats' count (MongoDB's metadata, PostgreSQL's estimate on FerretDB) into ms->users. */
-static int op_coll_stats(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
-			 bson_error_t *be, struct jfs_err *err)
-{
-	bson_t cmd = BSON_INITIALIZER, reply;
-	bson_iter_t it;
-	int ret = MONGO_DRIVER_ERROR;
-
-	BSON_APPEND_UTF8(&cmd, "collStats", ms->coll_name);
-	if (mongoc_collection_command_simple(call->coll, &cmd, NULL, &reply, be)) {
-		if (bson_iter_init_find(&it, &reply, "count") && BSON_ITER_HOLDS_NUMBER(&it) &&
-		    bson_iter_as_int64(&it) >= 0)
-			atomic_store(&ms->users, bson_iter_as_int64(&it));
-		ret = 0;
-	}
-	bson_destroy(&reply);
-	bson_destroy(&cmd);
-	return ret;
-}
-
 static int op_find(struct mongo_store *ms, struct mongo_call *call, void *argp, int attempt,
 		   bson_error_t *be, struct jfs_err *err)
 {
@@ -1299,19 +1281,6 @@ static int mongo_find(struct jfs_store *st, const struct jfs_filter *f, jfs_foun
 	struct find_arg a = { .fn = fn, .data = data };
 	int ret;
 
-	if (!f && ms->list_times == JFS_LIST_TIMES_AUTO && atomic_load(&ms->users) < 0) {
-		struct jfs_err e;
-
-		/*
-		 * One try: a server that is down fails the listing itself, and a
-		 * role without the collStats action lists with the times.
-		 */
-		jfs_err_clear(&e);
-		if (mongo_run_for(ms, ms->list_pool, 0, "read the collStats of", ms->coll_name,
-				  op_coll_stats, NULL, &e))
-			jfs_log(LOG_INFO, "mongodb: no collection size for listTimes auto (%s): the "
-				"listing brings the times", e.msg);
-	}
 	find_query(ms, &a, f);
 	{
 		/* once per find: what the server is asked, for -d */
