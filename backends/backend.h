@@ -314,10 +314,10 @@ void jfs_list_page_release(struct jfs_list_page *page);
  * user's createdAt and updatedAt (so `ls -l` needs no load per user) or
  * the key alone (the cheapest listing there is: at a million users on a
  * quiet dynalite 14.2 s against 15.3 s, and 110 against 130 MiB of RSS).
- * AUTO, the default: the times while the store
- * holds at most JFS_LIST_TIMES_AUTO_MAX users, the key alone above that,
- * where a whole `ls -l` would be a long wait anyway and find views
- * (updatedAt>...) answer "who changed lately" on the server.
+ * AUTO, the default: the times while the store holds at most
+ * JFS_LIST_TIMES_AUTO_MAX users, the key alone above that, where a whole
+ * `ls -l` would be a long wait anyway and find views (updatedAt>...)
+ * answer "who changed lately" on the server.
  */
 enum jfs_list_times { JFS_LIST_TIMES_AUTO, JFS_LIST_TIMES_ON, JFS_LIST_TIMES_OFF };
 #define JFS_LIST_TIMES_AUTO_MAX 100000
